@@ -1,0 +1,2 @@
+/* app layer */
+typedef int ds_app_layer_placeholder;

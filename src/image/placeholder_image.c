@@ -1,0 +1,2 @@
+/* image layer */
+typedef int ds_image_layer_placeholder;

@@ -1,0 +1,2 @@
+/* io layer */
+typedef int ds_io_layer_placeholder;

@@ -1,0 +1,2 @@
+/* kernels layer */
+typedef int ds_kernels_layer_placeholder;

@@ -1,0 +1,2 @@
+/* model layer */
+typedef int ds_model_layer_placeholder;

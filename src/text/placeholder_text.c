@@ -1,0 +1,2 @@
+/* text layer */
+typedef int ds_text_layer_placeholder;

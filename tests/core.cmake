@@ -1,0 +1,1 @@
+ds_test(NAME test_core SOURCES test_core.c LAYERS core)
