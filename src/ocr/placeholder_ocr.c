@@ -1,0 +1,2 @@
+/* ocr layer */
+typedef int ds_ocr_layer_placeholder;
