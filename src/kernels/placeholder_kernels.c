@@ -1,2 +1,0 @@
-/* kernels layer */
-typedef int ds_kernels_layer_placeholder;
