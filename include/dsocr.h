@@ -48,16 +48,24 @@ const char *dsocr_status_name(dsocr_status s);
 
 typedef struct dsocr_model dsocr_model;
 
+/* Progress of long work (model download): `what` names the file; total 0 = unknown.
+ * Return non-zero to cancel. */
+typedef int (*dsocr_progress_callback)(void *user, const char *what, uint64_t done, uint64_t total);
+
 typedef struct dsocr_load_params {
-    int n_threads;      /* 0 = number of physical cores */
-    int verbose;        /* reserved for progress callbacks; the library never prints */
+    int n_threads;                     /* 0 = number of physical cores */
+    int offline;                       /* 1 = never download (also HF_HUB_OFFLINE=1) */
+    const char *revision;              /* hub revision for repo ids; NULL = "main" */
+    dsocr_progress_callback progress;  /* download progress; may be NULL */
+    void *progress_user;
 } dsocr_load_params;
 
 dsocr_load_params dsocr_load_default_params(void);
 
-/* Loads a Hugging Face checkpoint directory (config.json, *.safetensors,
- * tokenizer.json). Weights are memory-mapped; nothing is computed until the
- * whole model is known to be complete and well-formed. */
+/* Loads a Hugging Face checkpoint: a local directory (config.json, *.safetensors,
+ * tokenizer.json) or a hub repo id such as "deepseek-ai/DeepSeek-OCR", resolved in
+ * the Hugging Face cache and downloaded when missing. Weights are memory-mapped;
+ * nothing is computed until the whole model is known to be complete and well-formed. */
 dsocr_status dsocr_model_load(const char *model_dir, const dsocr_load_params *params,
                               dsocr_model **out, dsocr_error *err);
 void dsocr_model_free(dsocr_model *model);

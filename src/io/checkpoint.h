@@ -22,6 +22,9 @@ int ds_ckpt_tensor_count(const ds_checkpoint *ck);
 /* NULL if absent; *file (optional) receives the shard path holding it. */
 const ds_tensor *ds_ckpt_find(const ds_checkpoint *ck, const char *name, const char **file);
 uint64_t ds_ckpt_total_bytes(const ds_checkpoint *ck);
+/* The distinct safetensors files opened (1 without an index). */
+int ds_ckpt_shard_count(const ds_checkpoint *ck);
+const char *ds_ckpt_shard_path(const ds_checkpoint *ck, int i);
 
 typedef struct ds_binder ds_binder;
 
@@ -30,10 +33,27 @@ ds_binder *ds_binder_new(const ds_checkpoint *ck);
  * (BF16/F16/F32) of exactly the given shape. Returns the view, or a zeroed
  * tensor after recording the problem. */
 ds_tensor ds_bind(ds_binder *b, int ndim, const int64_t *shape, const char *fmt, ...) DS_PRINTF(4, 5);
-/* Number of tensors bound so far and problems recorded. */
+/* Number of problems recorded so far. */
 int ds_binder_problems(const ds_binder *b);
 /* Frees the binder. DSOCR_OK if every bind succeeded, else one DSOCR_ERR_FORMAT
  * error listing the problems (first ones in full, then a count). */
 dsocr_status ds_binder_finish(ds_binder *b, dsocr_error *err);
+/* Frees a binder without reporting (any mode). */
+void ds_binder_free(ds_binder *b);
+/* Number of ds_bind calls so far. */
+int ds_binder_bound_count(const ds_binder *b);
+/* Checkpoint tensors never bound so far (call before finish), in name order. */
+int ds_binder_unused_count(const ds_binder *b);
+const char *ds_binder_unused_name(const ds_binder *b, int k);
+
+/* Recorder: a binder with no checkpoint. ds_bind records (name, ndim, shape) in
+ * first-bind order and returns a view with that shape, dtype BF16 and data NULL;
+ * binding one name twice with different shapes is a problem. Used to learn every
+ * tensor name and shape from the model's own bind code (one source of truth). */
+ds_binder *ds_binder_new_recorder(void);
+int ds_binder_count(const ds_binder *b);
+const char *ds_binder_name(const ds_binder *b, int i);
+/* Copies the recorded shape; returns ndim (-1 if i is out of range). */
+int ds_binder_shape(const ds_binder *b, int i, int64_t shape[DS_MAX_DIMS]);
 
 #endif

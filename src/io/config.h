@@ -73,7 +73,12 @@ typedef struct ds_config {
     ds_projector_config proj;
 } ds_config;
 
-/* Reads and validates (positive dims, heads dividing widths, indexes in range ...). */
+/* Reads and validates (positive dims, heads dividing widths, indexes in range ...).
+ * Every absent key keeps its ds_config_default() value (the real model's); LM keys
+ * are read from the top level, else from language_config (top level wins when both
+ * differ, as in HF). Errors name the file and the key path: DSOCR_ERR_FORMAT for
+ * malformed values, DSOCR_ERR_LIMIT for absurd sizes, DSOCR_ERR_UNSUPPORTED for
+ * settings dsocr does not implement (use_mla, rope_scaling, non-softmax router ...). */
 dsocr_status ds_config_load(const char *path, ds_config *cfg, dsocr_error *err);
 /* Same from memory; `name` is used in messages. */
 dsocr_status ds_config_parse(const char *json, size_t len, const char *name,

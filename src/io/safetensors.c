@@ -176,11 +176,13 @@ static dsocr_status parse_entry(ds_st_file *f, const cJSON *e, int i, st_span *s
         return ds_fail(err, DSOCR_ERR_FORMAT,
                        "%s: tensor %s: data_offsets end %llu (byte offset %llu) is beyond the end of the file (%zu bytes)",
                        f->path, name, (unsigned long long)end, (unsigned long long)(f->data_start + end), f->size);
-    if (end - begin != numel * esize)
+    if (end - begin != numel * esize) {
+        char shape[160];
         return ds_fail(err, DSOCR_ERR_FORMAT,
-                       "%s: tensor %s: %llu data bytes at byte offset %llu, but shape x %s needs %llu",
+                       "%s: tensor %s: %llu data bytes at byte offset %llu, but shape %s of %s needs %llu",
                        f->path, name, (unsigned long long)(end - begin), (unsigned long long)(f->data_start + begin),
-                       ds_dtype_name(t->dtype), (unsigned long long)(numel * esize));
+                       ds_shape_str(t, shape, sizeof shape), ds_dtype_name(t->dtype), (unsigned long long)(numel * esize));
+    }
     const uint8_t *p = f->base + f->data_start + begin;
     /* Kernels read elements through typed pointers (uint16_t for bf16, float ...), so
      * the data must be naturally aligned. Real files are: the header is padded to 8. */

@@ -1,7 +1,10 @@
 /* safetensors reader: the file is memory-mapped and tensors are views into it
  * (zero copy). The header is validated strictly before anything is used:
  * header length sane, JSON well-formed, known dtypes, data offsets inside the
- * file, byte size == numel x dtype size, no overlaps. */
+ * file, byte size == numel x dtype size, no overlaps, no duplicate names, data
+ * naturally aligned for its dtype (kernels read through typed pointers). Views are
+ * read-only and live until ds_st_close. On failure err names the file and the
+ * tensor and/or byte offset; on success err is left untouched. */
 #ifndef DS_SAFETENSORS_H
 #define DS_SAFETENSORS_H
 

@@ -27,6 +27,9 @@ typedef struct ds_backend ds_backend;
 
 /* n_threads <= 0: one per physical core. */
 dsocr_status ds_backend_cpu_new(int n_threads, ds_backend **out, dsocr_error *err);
+/* The same backend running only the plain scalar reference kernels (double sums):
+ * slow; for tests that check fast kernels and model stages against it. */
+dsocr_status ds_backend_ref_new(int n_threads, ds_backend **out, dsocr_error *err);
 void ds_backend_free(ds_backend *be);
 int ds_backend_threads(const ds_backend *be);
 const char *ds_backend_name(const ds_backend *be);   /* e.g. "cpu (avx512-bf16, 2 threads)" */

@@ -1,2 +1,0 @@
-/* app layer */
-typedef int ds_app_layer_placeholder;

@@ -1,2 +1,0 @@
-/* image layer */
-typedef int ds_image_layer_placeholder;

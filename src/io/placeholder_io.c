@@ -1,2 +1,0 @@
-/* io layer */
-typedef int ds_io_layer_placeholder;

@@ -1,0 +1,130 @@
+/* Flash-style attention: per (batch, head, block of QB queries) the keys are visited
+ * in blocks of KB with an online softmax, so no Lq x Lk score matrix ever exists
+ * (SAM's global attention has 4096-6400 tokens). Both products are single-threaded
+ * sgemm calls on strided views; the decomposed rel-pos bias and the causal mask are
+ * applied to each score block as it is made. */
+#include <cblas.h>
+#include <immintrin.h>
+#include <math.h>
+
+#include "kernels/cpu/cpu.h"
+#include "kernels/cpu/cpu_math.h"
+#include "kernels/ref/ref.h"
+
+#define QB 64    /* query rows per task */
+#define KB 256   /* keys per block */
+
+typedef struct { ds_backend *be; const ds_attn_args *a; int n_qblocks; } attn_job;
+
+/* p[0..n) = exp(s - mx) in place; returns the sum. */
+__attribute__((target("avx512f")))
+static float exp_row_avx512(float *s, int n, float mx) {
+    __m512 vmx = _mm512_set1_ps(mx), acc = _mm512_setzero_ps();
+    int j = 0;
+    for (; j + 16 <= n; j += 16) {
+        __m512 e = ds_exp512(_mm512_sub_ps(_mm512_loadu_ps(s + j), vmx));
+        _mm512_storeu_ps(s + j, e);
+        acc = _mm512_add_ps(acc, e);
+    }
+    if (j < n) {
+        __mmask16 m = (__mmask16)((1u << (n - j)) - 1);
+        __m512 e = ds_exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, s + j), vmx));
+        _mm512_mask_storeu_ps(s + j, m, e);
+        acc = _mm512_add_ps(acc, _mm512_maskz_mov_ps(m, e));
+    }
+    return _mm512_reduce_add_ps(acc);
+}
+
+static float exp_row(float *s, int n, float mx) {
+    if (ds_cpu_has_avx512) return exp_row_avx512(s, n, mx);
+    float sum = 0.0f;
+    for (int j = 0; j < n; j++) { s[j] = expf(s[j] - mx); sum += s[j]; }
+    return sum;
+}
+
+/* items = (batch, head, query block) */
+static void attn_task(void *ctx, int64_t t0, int64_t t1, int tid) {
+    attn_job *J = ctx;
+    const ds_attn_args *a = J->a;
+    int hd = a->head_dim;
+    float *S = ds_scratch(J->be, tid);          /* [QB, KB] scores, then probabilities */
+    float *O = S + QB * KB;                     /* [QB, hd] unnormalised output */
+    float *row_max = O + (size_t)QB * hd;       /* [QB] */
+    float *row_sum = row_max + QB;              /* [QB] */
+    for (int64_t t = t0; t < t1; t++) {
+        int qb = (int)(t % J->n_qblocks);
+        int h = (int)(t / J->n_qblocks % a->n_heads);
+        int64_t bi = t / J->n_qblocks / a->n_heads;
+        int i0 = qb * QB, qn = a->Lq - i0 < QB ? a->Lq - i0 : QB;
+        const float *q = a->q + bi * a->q_batch_stride + (size_t)i0 * a->q_stride + (size_t)h * hd;
+        const float *kbase = a->k + bi * a->k_batch_stride + (size_t)h * hd;
+        const float *vbase = a->v + bi * a->v_batch_stride + (size_t)h * hd;
+        const float *rh = NULL, *rw = NULL;
+        if (a->rel_h) {
+            size_t row0 = ((size_t)bi * a->n_heads + h) * a->Lq + i0;
+            rh = a->rel_h + row0 * a->kh;
+            rw = a->rel_w + row0 * a->kw;
+        }
+        /* keys visible to the last query row of the block */
+        int n_keys = a->Lk;
+        if (a->causal) {
+            int64_t last = (int64_t)a->q_pos0 + i0 + qn - 1;
+            n_keys = last + 1 < a->Lk ? (int)(last + 1 < 0 ? 0 : last + 1) : a->Lk;
+        }
+        for (int i = 0; i < qn; i++) row_max[i] = -INFINITY, row_sum[i] = 0.0f;
+        for (size_t e = 0; e < (size_t)qn * hd; e++) O[e] = 0.0f;
+        for (int j0 = 0; j0 < n_keys; j0 += KB) {
+            int kn = n_keys - j0 < KB ? n_keys - j0 : KB;
+            /* S[qn, kn] = scale · q kᵀ */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, qn, kn, hd, a->scale, q, a->q_stride,
+                        kbase + (size_t)j0 * a->k_stride, a->k_stride, 0.0f, S, KB);
+            for (int i = 0; i < qn; i++) {
+                float *s = S + (size_t)i * KB;
+                if (rh) {
+                    const float *bh = rh + (size_t)i * a->kh, *bw = rw + (size_t)i * a->kw;
+                    int ky = j0 / a->kw, kx = j0 % a->kw;
+                    for (int j = 0; j < kn; j++) {
+                        s[j] += bh[ky] + bw[kx];
+                        if (++kx == a->kw) { kx = 0; ky++; }
+                    }
+                }
+                int visible = kn;                       /* causal: keys j0+j <= q_pos0 + i0 + i */
+                if (a->causal) {
+                    int64_t lim = (int64_t)a->q_pos0 + i0 + i - j0 + 1;
+                    visible = lim < kn ? (int)(lim < 0 ? 0 : lim) : kn;
+                    for (int j = visible; j < kn; j++) s[j] = -INFINITY;
+                }
+                if (visible == 0) continue;             /* probabilities of this block stay exactly 0 */
+                float mx = row_max[i];
+                for (int j = 0; j < visible; j++) if (s[j] > mx) mx = s[j];
+                float corr = row_max[i] == -INFINITY ? 0.0f : expf(row_max[i] - mx);
+                row_max[i] = mx;
+                row_sum[i] = row_sum[i] * corr + exp_row(s, visible, mx);
+                for (int j = visible; j < kn; j++) s[j] = 0.0f;
+                if (corr != 1.0f) {
+                    float *o = O + (size_t)i * hd;
+                    for (int d = 0; d < hd; d++) o[d] *= corr;
+                }
+            }
+            /* O[qn, hd] += P[qn, kn] · v[kn, hd] (masked rows have P = 0) */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, qn, hd, kn, 1.0f, S, KB,
+                        vbase + (size_t)j0 * a->v_stride, a->v_stride, 1.0f, O, hd);
+        }
+        for (int i = 0; i < qn; i++) {
+            float *out = a->out + bi * a->out_batch_stride + (size_t)(i0 + i) * a->out_stride + (size_t)h * hd;
+            float inv = row_sum[i] > 0.0f ? 1.0f / row_sum[i] : 0.0f;
+            for (int d = 0; d < hd; d++) out[d] = O[(size_t)i * hd + d] * inv;
+        }
+    }
+}
+
+void ds_cpu_attention(ds_backend *be, const ds_attn_args *a) {
+    int batch = a->batch > 0 ? a->batch : 1;
+    /* S, O, max, sum must fit the scratch; a huge head_dim falls back to the reference */
+    if ((size_t)QB * KB + (size_t)QB * a->head_dim + 2 * QB > DS_SCRATCH_FLOATS) {
+        ds_ref_attention(be, a);
+        return;
+    }
+    attn_job J = {be, a, (a->Lq + QB - 1) / QB};
+    ds_pool_for(be->pool, (int64_t)batch * a->n_heads * J.n_qblocks, 1, attn_task, &J);
+}

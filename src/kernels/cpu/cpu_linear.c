@@ -1,0 +1,212 @@
+/* Fast linear: y[M, N] = x[M, K] · W[n0:n1, :]ᵀ (+ b).
+ * - small M (decode) with bf16 weights: an AVX-512 GEMV that streams each weight row
+ *   once, exact f32 math on widened weights (no bf16 rounding of activations);
+ * - otherwise: blocks of weight rows widened to f32 in per-thread scratch, then
+ *   single-threaded cblas_sgemm per block, blocks spread over the pool. */
+#include <cblas.h>
+#include <immintrin.h>
+#include <string.h>
+
+#include "kernels/cpu/cpu.h"
+#include "kernels/ref/ref.h"
+
+int ds_cpu_has_avx512;
+
+/* Below this many activation rows the GEMV wins (it reads the weights once per
+ * 4-row group instead of packing them). Measured with tests/bench_kernels.c. */
+#define GEMV_MAX_M 16
+
+/* ---- bf16 widening --------------------------------------------------------------- */
+
+__attribute__((target("avx512f,avx512bw")))
+static void bf16_to_f32_avx512(const uint16_t *src, int64_t n, float *dst) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256i h = _mm256_loadu_si256((const __m256i *)(src + i));
+        __m512i w = _mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16);
+        _mm512_storeu_ps(dst + i, _mm512_castsi512_ps(w));
+    }
+    for (; i < n; i++) dst[i] = ds_bf16_to_f32(src[i]);
+}
+
+__attribute__((target("avx512f")))
+static void f16_to_f32_avx512(const uint16_t *src, int64_t n, float *dst) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(src + i))));
+    for (; i < n; i++) dst[i] = ds_f16_to_f32(src[i]);
+}
+
+void ds_cpu_row_to_f32(const ds_tensor *W, int64_t row, int64_t n, float *dst) {
+    if (ds_cpu_has_avx512 && W->dtype == DS_BF16) bf16_to_f32_avx512(ds_w_row_ptr(W, row), n, dst);
+    else if (ds_cpu_has_avx512 && W->dtype == DS_F16) f16_to_f32_avx512(ds_w_row_ptr(W, row), n, dst);
+    else ds_w_row_f32(W, row, n, dst);
+}
+
+/* ---- GEMV for small M ------------------------------------------------------------ */
+
+/* A 32-bf16 chunk read as 16 uint32 lanes holds w[2i] in the low half and w[2i+1] in
+ * the high half of lane i: `<< 16` widens the even elements, `& 0xffff0000` the odd
+ * ones, with no shuffles. x is split the same way once per task: xe/xo [M][K/32*16]. */
+typedef struct {
+    ds_backend *be;
+    float *y; const float *x;
+    int M, K;
+    const ds_tensor *W, *b;
+    int64_t n0, N;
+} gemv_job;
+
+#define GEMV_ROWS 4   /* weight rows per inner step: 4·MB accumulators in flight */
+
+/* y[m][j..j+4) for m in [m0, m0+MB), MB = 1..4, over the vector part of K. Written
+ * with macros so that all 4·MB accumulators stay in registers (loops over arrays of
+ * __m512 were not unrolled by gcc -O2 and spilled to the stack). */
+#define GEMV_M1(X, r) X(r, 0)
+#define GEMV_M2(X, r) X(r, 0) X(r, 1)
+#define GEMV_M3(X, r) X(r, 0) X(r, 1) X(r, 2)
+#define GEMV_M4(X, r) X(r, 0) X(r, 1) X(r, 2) X(r, 3)
+#define GEMV_ALL(X, MS) MS(X, 0) MS(X, 1) MS(X, 2) MS(X, 3)
+#define GEMV_ACC_ZERO(r, m) __m512 acc##r##m = _mm512_setzero_ps();
+#define GEMV_LOAD_X(r, m) __m512 ve##m = _mm512_loadu_ps(xe + (m0 + m) * stride_x + c * 16), \
+                                 vo##m = _mm512_loadu_ps(xo + (m0 + m) * stride_x + c * 16);
+#define GEMV_LOAD_W(r) __m512i raw##r = _mm512_loadu_si512((const void *)(w##r + c * 32)); \
+    __m512 we##r = _mm512_castsi512_ps(_mm512_slli_epi32(raw##r, 16)); \
+    __m512 wo##r = _mm512_castsi512_ps(_mm512_and_si512(raw##r, hi_mask));
+#define GEMV_FMA(r, m) acc##r##m = _mm512_fmadd_ps(we##r, ve##m, acc##r##m); \
+                       acc##r##m = _mm512_fmadd_ps(wo##r, vo##m, acc##r##m);
+#define GEMV_STORE(r, m) out[r][m] = _mm512_reduce_add_ps(acc##r##m);
+
+#define GEMV_KERNEL(MB, MS) \
+__attribute__((target("avx512f,avx512bw"))) \
+static void gemv_rows4_m##MB(const gemv_job *G, const float *xe, const float *xo, int64_t stride_x, \
+                             int64_t j, int m0, int nchunks, float out[GEMV_ROWS][4]) { \
+    const uint16_t *w0 = ds_w_row_ptr(G->W, G->n0 + j), *w1 = ds_w_row_ptr(G->W, G->n0 + j + 1); \
+    const uint16_t *w2 = ds_w_row_ptr(G->W, G->n0 + j + 2), *w3 = ds_w_row_ptr(G->W, G->n0 + j + 3); \
+    const __m512i hi_mask = _mm512_set1_epi32((int)0xffff0000u); \
+    GEMV_ALL(GEMV_ACC_ZERO, MS) \
+    for (int c = 0; c < nchunks; c++) { \
+        MS(GEMV_LOAD_X, 0) \
+        GEMV_LOAD_W(0) GEMV_LOAD_W(1) GEMV_LOAD_W(2) GEMV_LOAD_W(3) \
+        GEMV_ALL(GEMV_FMA, MS) \
+    } \
+    GEMV_ALL(GEMV_STORE, MS) \
+}
+GEMV_KERNEL(1, GEMV_M1)
+GEMV_KERNEL(2, GEMV_M2)
+GEMV_KERNEL(3, GEMV_M3)
+GEMV_KERNEL(4, GEMV_M4)
+
+/* Same for a single weight row (the N % 4 leftovers). */
+__attribute__((target("avx512f,avx512bw")))
+static float gemv_row1(const uint16_t *w, const float *xe, const float *xo, int nchunks) {
+    __m512 acc = _mm512_setzero_ps();
+    const __m512i hi_mask = _mm512_set1_epi32((int)0xffff0000u);
+    for (int c = 0; c < nchunks; c++) {
+        __m512i raw = _mm512_loadu_si512((const void *)(w + c * 32));
+        acc = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(raw, 16)), _mm512_loadu_ps(xe + c * 16), acc);
+        acc = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(raw, hi_mask)), _mm512_loadu_ps(xo + c * 16), acc);
+    }
+    return _mm512_reduce_add_ps(acc);
+}
+
+/* items = weight rows */
+__attribute__((target("avx512f,avx512bw")))
+static void gemv_task(void *ctx, int64_t j0, int64_t j1, int tid) {
+    gemv_job *G = ctx;
+    int K = G->K, M = G->M, nchunks = K / 32, kv = nchunks * 32;
+    int64_t sx = (int64_t)nchunks * 16;
+    float *xe = ds_scratch(G->be, tid), *xo = xe + (size_t)M * sx;
+    for (int m = 0; m < M; m++)
+        for (int i = 0; i < nchunks * 16; i++) {
+            xe[m * sx + i] = G->x[(size_t)m * K + 2 * i];
+            xo[m * sx + i] = G->x[(size_t)m * K + 2 * i + 1];
+        }
+    int64_t j = j0;
+    for (; j + GEMV_ROWS <= j1; j += GEMV_ROWS) {
+        for (int m0 = 0; m0 < M; m0 += 4) {
+            int MB = M - m0 < 4 ? M - m0 : 4;
+            float out[GEMV_ROWS][4];
+            switch (MB) {
+            case 1: gemv_rows4_m1(G, xe, xo, sx, j, m0, nchunks, out); break;
+            case 2: gemv_rows4_m2(G, xe, xo, sx, j, m0, nchunks, out); break;
+            case 3: gemv_rows4_m3(G, xe, xo, sx, j, m0, nchunks, out); break;
+            default: gemv_rows4_m4(G, xe, xo, sx, j, m0, nchunks, out); break;
+            }
+            for (int r = 0; r < GEMV_ROWS; r++)
+                for (int m = 0; m < MB; m++) G->y[(size_t)(m0 + m) * G->N + j + r] = out[r][m];
+        }
+    }
+    for (; j < j1; j++)
+        for (int m = 0; m < M; m++)
+            G->y[(size_t)m * G->N + j] = gemv_row1(ds_w_row_ptr(G->W, G->n0 + j), xe + m * sx, xo + m * sx, nchunks);
+    /* K tail and bias, scalar */
+    for (int64_t jj = j0; jj < j1; jj++) {
+        const uint16_t *w = ds_w_row_ptr(G->W, G->n0 + jj);
+        float bias = G->b ? ds_tensor_get_f32(G->b, G->n0 + jj) : 0.0f;
+        for (int m = 0; m < M; m++) {
+            float s = 0.0f;
+            for (int k = kv; k < K; k++) s += G->x[(size_t)m * K + k] * ds_bf16_to_f32(w[k]);
+            G->y[(size_t)m * G->N + jj] += s + bias;
+        }
+    }
+}
+
+/* ---- blocked sgemm ----------------------------------------------------------------- */
+
+typedef struct {
+    ds_backend *be;
+    float *y; const float *x;
+    int M, K;
+    const ds_tensor *W, *b;
+    int64_t n0, N, nb;     /* nb weight rows per block */
+} gemm_job;
+
+/* items = blocks of nb weight rows */
+static void gemm_task(void *ctx, int64_t b0, int64_t b1, int tid) {
+    gemm_job *G = ctx;
+    for (int64_t blk = b0; blk < b1; blk++) {
+        int64_t j0 = blk * G->nb, jn = G->N - j0 < G->nb ? G->N - j0 : G->nb;
+        const float *wf;
+        int64_t ldw;
+        if (G->W->dtype == DS_F32) {        /* used in place */
+            wf = ds_w_row_ptr(G->W, G->n0 + j0);
+            ldw = G->W->stride[0];
+        } else {
+            float *buf = ds_scratch(G->be, tid);                     /* [jn, K] */
+            for (int64_t r = 0; r < jn; r++) ds_cpu_row_to_f32(G->W, G->n0 + j0 + r, G->K, buf + r * G->K);
+            wf = buf;
+            ldw = G->K;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, G->M, (int)jn, G->K, 1.0f, G->x, G->K,
+                    wf, (int)ldw, 0.0f, G->y + j0, (int)G->N);
+        if (G->b)
+            for (int m = 0; m < G->M; m++)
+                for (int64_t j = 0; j < jn; j++) G->y[(size_t)m * G->N + j0 + j] += ds_tensor_get_f32(G->b, G->n0 + j0 + j);
+    }
+}
+
+void ds_cpu_linear(ds_backend *be, float *y, const float *x, int M, int K,
+                   const ds_tensor *W, const ds_tensor *b, int64_t n0, int64_t n1) {
+    if (M <= 0 || n1 <= n0) return;
+    int64_t N = n1 - n0;
+    if (ds_cpu_has_avx512 && W->dtype == DS_BF16 && M < GEMV_MAX_M &&
+        (size_t)M * K + 64 <= DS_SCRATCH_FLOATS) {
+        gemv_job G = {be, y, x, M, K, W, b, n0, N};
+        ds_pool_for(be->pool, N, 16, gemv_task, &G);
+        return;
+    }
+    /* Block size: the widened block must fit the scratch; otherwise ~4 blocks per
+     * thread for balance, at least 64 rows so sgemm runs at full speed. */
+    int64_t nb_max = (int64_t)(DS_SCRATCH_FLOATS / (size_t)(K > 0 ? K : 1));
+    if (nb_max < 1) {   /* a row longer than the scratch: stay correct, slowly */
+        ds_ref_linear(be, y, x, M, K, W, b, n0, n1);
+        return;
+    }
+    int64_t nb = (N + 4 * be->n_threads - 1) / (4 * be->n_threads);
+    if (nb < 64) nb = 64;
+    if (nb > 512) nb = 512;
+    nb = (nb + 15) & ~(int64_t)15;
+    if (nb > nb_max) nb = nb_max;
+    gemm_job G = {be, y, x, M, K, W, b, n0, N, nb};
+    ds_pool_for(be->pool, (N + nb - 1) / nb, 1, gemm_task, &G);
+}

@@ -1,0 +1,52 @@
+/* AVX-512 exp and erfc for the fast kernels. Include only from functions compiled
+ * with __attribute__((target("avx512f"))) or wider.
+ * exp: range reduction x = n·ln2 + r, degree-7 Taylor polynomial on |r| <= ln2/2
+ *      (truncation < 1e-8 relative), 2^n by scalef; inputs below -87.3 give 0
+ *      (so -inf gives exactly 0), above 88.7 give +inf.
+ * erfc (z >= 0): Numerical Recipes' Chebyshev fit, relative error < 1.2e-7. */
+#ifndef DS_CPU_MATH_H
+#define DS_CPU_MATH_H
+
+#include <immintrin.h>
+
+__attribute__((target("avx512f"), always_inline))
+static inline __m512 ds_exp512(__m512 x) {
+    const __m512 log2e = _mm512_set1_ps(1.44269504088896341f);
+    const __m512 ln2_hi = _mm512_set1_ps(0.693359375f), ln2_lo = _mm512_set1_ps(-2.12194440e-4f);
+    __mmask16 underflow = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.3f), _CMP_LT_OQ);
+    x = _mm512_min_ps(x, _mm512_set1_ps(88.8f));
+    x = _mm512_max_ps(x, _mm512_set1_ps(-87.3f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, ln2_hi, x);
+    r = _mm512_fnmadd_ps(n, ln2_lo, r);
+    __m512 p = _mm512_set1_ps(1.0f / 5040);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_maskz_scalef_ps((__mmask16)~underflow, p, n);
+}
+
+/* erfc(z) for z >= 0 */
+__attribute__((target("avx512f"), always_inline))
+static inline __m512 ds_erfc512_pos(__m512 z) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    __m512 t = _mm512_div_ps(one, _mm512_fmadd_ps(_mm512_set1_ps(0.5f), z, one));
+    __m512 p = _mm512_set1_ps(0.17087277f);
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.82215223f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.48851587f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.13520398f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.27886807f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.18628806f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.09678418f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.37409196f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.00002368f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.26551223f));
+    __m512 e = _mm512_sub_ps(p, _mm512_mul_ps(z, z));
+    return _mm512_mul_ps(t, ds_exp512(e));
+}
+
+#endif

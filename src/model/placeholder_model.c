@@ -1,2 +1,0 @@
-/* model layer */
-typedef int ds_model_layer_placeholder;

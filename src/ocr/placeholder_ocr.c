@@ -1,2 +1,0 @@
-/* ocr layer */
-typedef int ds_ocr_layer_placeholder;

@@ -1,2 +1,0 @@
-/* text layer */
-typedef int ds_text_layer_placeholder;
