@@ -11,7 +11,8 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   build-essential cmake pkg-config git ca-certificates \
   libopenblas-dev libcjson-dev libpcre2-dev \
   libpng-dev libjpeg62-turbo-dev libwebp-dev libtiff-dev libgif-dev libexif-dev \
-  libmupdf-dev libcurl4-openssl-dev libssl-dev \
+  libmupdf-dev libopenjp2-7-dev libjbig2dec0-dev libmujs-dev libgumbo-dev \
+  libcurl4-openssl-dev libssl-dev \
   nodejs npm >/dev/null
 if [ -f tests/node/package-lock.json ]; then
   npm ci --prefix tests/node --no-audit --no-fund --loglevel=error

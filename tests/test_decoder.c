@@ -123,6 +123,8 @@ static int load_model(model *m) {
     ds_binder *b = ds_binder_new(m->ck);
     ds_decoder_bind(b, &m->cfg, &m->w);
     if (ds_binder_finish(b, &err)) { CHECK_MSG(0, "bind: %s", err.message); return 0; }
+    /* one thread: the tiny model's ops are too small to gain from the pool, and the
+     * pool's spinning workers are slow on a loaded 2-core machine */
     if (ds_backend_cpu_new(1, &m->be, &err)) { CHECK_MSG(0, "%s", err.message); return 0; }
     return 1;
 }
@@ -287,21 +289,31 @@ static void cache_checks(model *m, int V) {
         CHECK(ds_decoder_prefill(one, fx.ids, fx.T, fx.embeds, fx.N, fx.mask, a, NULL, &err) == DSOCR_OK);
         CHECK(ds_decoder_prefill(chunked, fx.ids, fx.T, fx.embeds, fx.N, fx.mask, b, NULL, &err) == DSOCR_OK);
         double d = tu_max_abs_diff(a, b, (size_t)V);
-        CHECK_MSG(d <= 1e-3, "chunked prefill differs by %g", d);
+        CHECK_MSG(d <= 1e-3, "chunked (37-row) prefill differs by %g", d);
         printf("chunked (37-row) vs one-pass prefill: max |dlogit| = %.3g\n", d);
+        ds_decoder *c64 = NULL;
+        ds_decoder_params p4 = {fx.T, 64, 0};
+        CHECK(ds_decoder_new(m->be, &m->cfg.lm, &m->w, &p4, &c64, &err) == DSOCR_OK);
+        if (c64) {
+            CHECK(ds_decoder_prefill(c64, fx.ids, fx.T, fx.embeds, fx.N, fx.mask, b, NULL, &err) == DSOCR_OK);
+            d = tu_max_abs_diff(a, b, (size_t)V);
+            CHECK_MSG(d <= 1e-3, "chunked (64-row) prefill differs by %g", d);
+            printf("chunked (64-row) vs one-pass prefill: max |dlogit| = %.3g\n", d);
+        }
+        ds_decoder_free(c64);
 
         // prompt minus its last token, then that token as a decode step
-        CHECK(ds_decoder_prefill(chunked, fx.ids, fx.T - 1, fx.embeds, fx.N, fx.mask, b, NULL, &err) == DSOCR_OK);
-        CHECK_EQ_INT(ds_decoder_n_past(chunked), fx.T - 1);
-        CHECK(ds_decoder_step(chunked, fx.ids[fx.T - 1], b, &err) == DSOCR_OK);
-        CHECK_EQ_INT(ds_decoder_n_past(chunked), fx.T);
+        CHECK(ds_decoder_prefill(one, fx.ids, fx.T - 1, fx.embeds, fx.N, fx.mask, b, NULL, &err) == DSOCR_OK);
+        CHECK_EQ_INT(ds_decoder_n_past(one), fx.T - 1);
+        CHECK(ds_decoder_step(one, fx.ids[fx.T - 1], b, &err) == DSOCR_OK);
+        CHECK_EQ_INT(ds_decoder_n_past(one), fx.T);
         d = tu_max_abs_diff(a, b, (size_t)V);
         CHECK_MSG(d <= 1e-3, "prefill + step differs from prefill by %g", d);
         printf("prefill(T-1) + step vs prefill(T): max |dlogit| = %.3g\n", d);
 
         // steps until the cache is full, then a precise error
-        for (int i = 0; i < 8; i++) CHECK(ds_decoder_step(chunked, 5, b, &err) == DSOCR_OK);
-        CHECK_EQ_INT(ds_decoder_step(chunked, 5, b, &err), DSOCR_ERR_LIMIT);
+        for (int i = 0; i < 8; i++) CHECK(ds_decoder_step(one, 5, b, &err) == DSOCR_OK);
+        CHECK_EQ_INT(ds_decoder_step(one, 5, b, &err), DSOCR_ERR_LIMIT);
         CHECK(strstr(err.message, "KV cache full") != NULL);
 
         // bad inputs
@@ -466,6 +478,34 @@ static void generation_checks(model *m) {
     close_fixture(&fx);
 }
 
+/* The real config through a recording binder: every LM tensor of spec 3.1, once. */
+static void recorder_checks(void) {
+    ds_config cfg;
+    ds_config_default(&cfg);
+    ds_binder *b = ds_binder_new_recorder();
+    ds_decoder_weights w;
+    ds_decoder_bind(b, &cfg, &w);
+    CHECK_EQ_INT(ds_binder_problems(b), 0);
+    /* embed + 12 x (2 norms + 4 attn) + dense 3 + 11 x (router + 64 x 3 + shared 3) + norm + lm_head */
+    CHECK_EQ_INT(ds_binder_count(b), 1 + 12 * 6 + 3 + 11 * (1 + 64 * 3 + 3) + 2);
+    int64_t sh[DS_MAX_DIMS];
+    int found = 0;
+    for (int i = 0; i < ds_binder_count(b); i++) {
+        const char *name = ds_binder_name(b, i);
+        int nd = ds_binder_shape(b, i, sh);
+        if (!strcmp(name, "model.layers.11.mlp.experts.63.down_proj.weight")) { found++; CHECK(nd == 2 && sh[0] == 1280 && sh[1] == 896); }
+        if (!strcmp(name, "model.layers.0.mlp.gate_proj.weight")) { found++; CHECK(nd == 2 && sh[0] == 6848 && sh[1] == 1280); }
+        if (!strcmp(name, "model.layers.1.mlp.shared_experts.down_proj.weight")) { found++; CHECK(nd == 2 && sh[0] == 1280 && sh[1] == 1792); }
+        if (!strcmp(name, "model.layers.5.mlp.gate.weight")) { found++; CHECK(nd == 2 && sh[0] == 64 && sh[1] == 1280); }
+        if (!strcmp(name, "lm_head.weight")) { found++; CHECK(nd == 2 && sh[0] == 129280 && sh[1] == 1280); }
+        if (!strcmp(name, "model.layers.1.mlp.gate_proj.weight")) found += 100;   /* MoE layers have no dense MLP */
+    }
+    CHECK_EQ_INT(found, 5);
+    CHECK(w.layers && !w.layers[0].is_moe && w.layers[1].is_moe && w.layers[11].is_moe);
+    ds_binder_free(b);
+    ds_decoder_weights_free(&w);
+}
+
 int main(void) {
     model m;
     if (!load_model(&m)) { free_model(&m); return tu_done("test_decoder"); }
@@ -499,6 +539,7 @@ int main(void) {
     cache_checks(&m, V);
     generation_checks(&m);
     config_checks(&m);
+    recorder_checks();
     free_model(&m);
     return tu_done("test_decoder");
 }

@@ -165,6 +165,13 @@ static void test_spec_ids(ds_tokenizer *tok) {
                  (int32_t[]){201, 26751, 434, 223, 128816, 1805, 823, 630, 347, 128817, 295, 270, 4609, 16}, 14);
     check_encode(tok, "<td>1</td>", (int32_t[]){128821, 19, 128822}, 3);
 
+    /* regex classes as Oniguruma (HF) reads them: U+180E is not \s (PCRE2's \s has
+     * it), U+0085 is \s (JavaScript's \s lacks it, so transformers.js differs here) */
+    check_encode(tok, "a \u180e b", (int32_t[]){67, 223, 115522, 239, 291}, 5);
+    check_encode(tok, "a  \xc2\x85", (int32_t[]){67, 262, 129, 230}, 4);
+    /* U+FEFF is not \s either (JavaScript's \s has it) */
+    check_encode(tok, "\t\t\xef\xbb\xbf  ", (int32_t[]){200, 200, 15251, 262}, 4);
+
     CHECK_EQ_INT(ds_tokenizer_bos_id(tok), 0);
     CHECK_EQ_INT(ds_tokenizer_eos_id(tok), 1);
     CHECK_EQ_INT(ds_tokenizer_pad_id(tok), 2);
@@ -497,6 +504,41 @@ static void test_synthetic(void) {
     free(j);
     t = load_synthetic("{\"model\": [1, 2", DSOCR_ERR_FORMAT, "not valid JSON");
     ds_tokenizer_free(t);
+    /* mutated files: every load either succeeds or fails with a message, never crashes */
+    j = synthetic_json("{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\",\"pattern\":{\"Regex\":\"\\\\s+|\\\\w+\"},"
+                       "\"behavior\":\"Isolated\",\"invert\":false}," BL "]}", "\"a b\",[\"ab\",\"c\"]", ",\"ab\":256,\"abc\":257",
+                       "{\"id\":258,\"content\":\"<x>\",\"single_word\":true,\"lstrip\":true,\"rstrip\":true,\"normalized\":false,\"special\":true}",
+                       NONORM, BLD, "");
+    size_t jl = strlen(j);
+    char *m = malloc(jl + 1);
+    uint64_t seed = 11;
+    int loaded = 0;
+    for (int round = 0; round < 300; round++) {
+        memcpy(m, j, jl + 1);
+        for (int k = 0; k < 1 + round % 4; k++) {
+            size_t at = (size_t)(tu_rand_u64(&seed) % jl);
+            static const char junk[] = "{}[]\",:0123456789 -nulltrue\\x";
+            m[at] = junk[tu_rand_u64(&seed) % (sizeof junk - 1)];
+        }
+        ds_tokenizer *f = NULL;
+        dsocr_error fe;
+        dsocr_status fs = ds_tokenizer_load_memory(m, jl, NULL, 0, "fuzz.json", &f, &fe);
+        CHECK(fs == DSOCR_OK ? f != NULL : (f == NULL && fe.message[0] != 0));
+        if (f) {
+            ds_ids ids = {0};
+            ds_tokenizer_encode(f, "abc <x> ab\n\t c", 14, &ids, NULL);
+            char *d = NULL;
+            ds_tokenizer_decode(f, ids.data, ids.n, 0, &d, NULL, NULL);
+            free(d);
+            ds_ids_free(&ids);
+            ds_tokenizer_free(f);
+            loaded++;
+        }
+    }
+    printf("mutated tokenizer.json: %d of 300 still loaded\n", loaded);
+    free(m);
+    free(j);
+
     ds_tokenizer *t2 = NULL;
     dsocr_error e;
     CHECK_EQ_INT(ds_tokenizer_load("/nonexistent/dir", &t2, &e), DSOCR_ERR_IO);

@@ -124,6 +124,8 @@ dsocr_status ds_pipeline_run(dsocr_model *m, const dsocr_image *img, const dsocr
     if ((s = ds_preprocess(img, p->mode, p->max_crops, &views, err))) goto done;
     if ((s = ds_prompt_build(m->tok, prompt, &views.n_image_tokens, 1, &pr, err))) goto done;
     trace_prompt(trace, &pr, &views);
+    ds_trace_tensor(trace, "global_pixels_f32", views.global_pixels, 4,
+                    (int64_t[]){1, 3, views.global_size, views.global_size});
     int D = m->cfg.lm.hidden_size;
     int n_embeds = ds_vision_n_embeds(&m->cfg, views.global_size, views.n_tiles, views.tile_size,
                                       views.grid_w, views.grid_h);

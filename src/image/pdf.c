@@ -9,6 +9,11 @@
 
 #include "core/status.h"
 
+/* MuPDF's PDF handler. Registering only this one (not fz_register_document_handlers)
+ * keeps XPS/EPUB/HTML and their harfbuzz dependency out of the link, and makes
+ * sure nothing but PDF is ever parsed. Defined in libmupdf, not in its headers. */
+extern fz_document_handler pdf_document_handler;
+
 struct ds_pdf {
     fz_context *ctx;
     fz_document *doc;
@@ -51,6 +56,13 @@ static dsocr_status new_handle(const char *name, ds_pdf **out, dsocr_error *err)
     }
     fz_set_warning_callback(p->ctx, on_mupdf_warning, p);
     fz_set_error_callback(p->ctx, on_mupdf_error, p);
+    fz_try(p->ctx) {
+        fz_register_document_handler(p->ctx, &pdf_document_handler);
+    }
+    fz_catch(p->ctx) {
+        ds_pdf_close(p);
+        return ds_fail(err, DSOCR_ERR_NOMEM, "%s: cannot set up MuPDF", name);
+    }
     *out = p;
     return DSOCR_OK;
 }
@@ -91,10 +103,11 @@ static dsocr_status open_stream(ds_pdf *p, fz_stream *stm, const char *password,
     return DSOCR_OK;
 }
 
-dsocr_status ds_pdf_open_memory(const void *data, size_t size, const char *name, const char *password,
+/* Arguments are never reassigned below: fz_try is setjmp, and a changed local
+ * would be indeterminate in fz_catch. */
+static dsocr_status open_memory(const void *data, size_t size, const char *name, const char *password,
                                 ds_pdf **out, dsocr_error *err) {
     *out = NULL;
-    if (!name) name = "<memory>";
     if (!data || size == 0) return ds_fail(err, DSOCR_ERR_FORMAT, "%s: empty PDF data", name);
     ds_pdf *p;
     DS_TRY(new_handle(name, &p, err));
@@ -119,6 +132,11 @@ dsocr_status ds_pdf_open_memory(const void *data, size_t size, const char *name,
     }
     *out = p;
     return DSOCR_OK;
+}
+
+dsocr_status ds_pdf_open_memory(const void *data, size_t size, const char *name, const char *password,
+                                ds_pdf **out, dsocr_error *err) {
+    return open_memory(data, size, name ? name : "<memory>", password, out, err);
 }
 
 dsocr_status ds_pdf_open_file(const char *path, const char *password, ds_pdf **out, dsocr_error *err) {
@@ -147,15 +165,22 @@ dsocr_status ds_pdf_open_file(const char *path, const char *password, ds_pdf **o
     return DSOCR_OK;
 }
 
+static dsocr_status render_page(ds_pdf *pdf, int index, float dpi, uint64_t max_pixels, uint8_t **rgb,
+                               int *width, int *height, dsocr_error *err);
+
 dsocr_status ds_pdf_render_page(ds_pdf *pdf, int index, float dpi, uint64_t max_pixels, uint8_t **rgb,
                                 int *width, int *height, dsocr_error *err) {
+    return render_page(pdf, index, dpi, max_pixels ? max_pixels : DS_PDF_DEFAULT_MAX_PIXELS, rgb, width, height, err);
+}
+
+static dsocr_status render_page(ds_pdf *pdf, int index, float dpi, uint64_t max_pixels, uint8_t **rgb,
+                               int *width, int *height, dsocr_error *err) {
     *rgb = NULL;
     if (index < 0 || index >= pdf->n_pages)
         return ds_fail(err, DSOCR_ERR_INVALID_ARG, "%s: page %d does not exist (the PDF has %d)", pdf->name, index + 1,
                        pdf->n_pages);
     if (!(dpi >= 1.0f && dpi <= 2400.0f))
         return ds_fail(err, DSOCR_ERR_INVALID_ARG, "%s: dpi %g not in 1..2400", pdf->name, (double)dpi);
-    if (max_pixels == 0) max_pixels = DS_PDF_DEFAULT_MAX_PIXELS;
     fz_context *ctx = pdf->ctx;
     fz_page *volatile page = NULL;
     fz_pixmap *volatile pix = NULL;

@@ -45,6 +45,7 @@ struct ds_backend {
     ds_kernels k;
     char name[96];
     float **scratch;          /* [n_threads][DS_SCRATCH_FLOATS], 64-byte aligned */
+    struct ds_profile *profile; /* per-op timing (kernels/profile.h); NULL = off */
 };
 
 static inline float *ds_scratch(ds_backend *be, int tid) { return be->scratch[tid]; }

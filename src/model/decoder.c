@@ -407,7 +407,7 @@ static void forward(ds_decoder *d, int T, int pos0, int tracing) {
 static dsocr_status check_ids(const ds_decoder *d, const int32_t *ids, int T, dsocr_error *err) {
     for (int t = 0; t < T; t++)
         if (ids[t] < 0 || ids[t] >= d->V)
-            return ds_fail(err, DSOCR_ERR_INVALID_ARG, "decoder: token id %d at position %d outside the vocabulary [0, %d)",
+            return ds_fail(err, DSOCR_ERR_INVALID_ARG, "decoder prefill: token id %d at position %d outside the vocabulary [0, %d)",
                            (int)ids[t], t, d->V);
     return DSOCR_OK;
 }
@@ -464,9 +464,10 @@ dsocr_status ds_decoder_prefill(ds_decoder *d, const int32_t *ids, int T,
 
 dsocr_status ds_decoder_step(ds_decoder *d, int32_t id, float *logits, dsocr_error *err) {
     if (!logits) return ds_fail(err, DSOCR_ERR_INVALID_ARG, "decoder step: NULL logits");
+    if (id < 0 || id >= d->V)
+        return ds_fail(err, DSOCR_ERR_INVALID_ARG, "decoder step: token id %d outside the vocabulary [0, %d)", (int)id, d->V);
     if (d->n_past >= d->max_ctx)
         return ds_fail(err, DSOCR_ERR_LIMIT, "decoder step: KV cache full (%d positions)", d->max_ctx);
-    DS_TRY(check_ids(d, &id, 1, err));
     ds_op_embed(d->be, d->x, &d->w->embed_tokens, &id, 1);
     forward(d, 1, d->n_past, 0);
     d->n_past++;

@@ -117,17 +117,33 @@ int ds_sampler_candidates(ds_sampler *s, const float *logits, const int32_t **id
             if (c[i].score >= kth) c[m++] = c[i];
         n = m;
     }
-    qsort(c, (size_t)n, sizeof *c, by_score_desc);
 
-    // softmax over the candidates
+    // softmax denominator over every candidate
+    float mx = c[0].score;
+    for (int i = 1; i < n; i++) if (c[i].score > mx) mx = c[i].score;
     double sum = 0;
-    for (int i = 0; i < n; i++) {
-        double e = exp((double)c[i].score - (double)c[0].score);
-        s->ids[i] = c[i].id;
-        s->probs[i] = (float)e;
-        sum += e;
+    for (int i = 0; i < n; i++) sum += exp((double)c[i].score - mx);
+
+    // top-p reaches only the head of the ranking: select a head holding >= top_p of
+    // the mass (growing it 4x at a time) instead of sorting the whole vocabulary
+    if (s->p.top_p < 1.0f) {
+        for (int head = 256; head < n; head *= 4) {
+            for (int i = 0; i < n; i++) s->scratch[i] = c[i].score;
+            float kth = kth_largest(s->scratch, n, head);
+            double mass = 0;
+            for (int i = 0; i < n; i++) if (c[i].score >= kth) mass += exp((double)c[i].score - mx);
+            if (mass / sum < (double)s->p.top_p) continue;
+            int m = 0;
+            for (int i = 0; i < n; i++) if (c[i].score >= kth) c[m++] = c[i];
+            n = m;   /* ties with the k-th score stay, so the ranking head is exact */
+            break;
+        }
     }
-    for (int i = 0; i < n; i++) s->probs[i] = (float)(s->probs[i] / sum);
+    qsort(c, (size_t)n, sizeof *c, by_score_desc);
+    for (int i = 0; i < n; i++) {
+        s->ids[i] = c[i].id;
+        s->probs[i] = (float)(exp((double)c[i].score - mx) / sum);
+    }
 
     // top-p: keep tokens while the mass ranked above them is < top_p (HF removes the
     // ascending-sorted tokens whose cumulative mass is <= 1 - top_p; one always stays)
@@ -141,8 +157,29 @@ int ds_sampler_candidates(ds_sampler *s, const float *logits, const int32_t **id
     return n;
 }
 
+/* Plain temperature sampling needs no ranking: walk the softmax in id order. */
+static int32_t sample_full(ds_sampler *s, const float *logits) {
+    const int V = s->V;
+    const float temp = s->p.temperature;
+    float mx = -INFINITY;
+    for (int i = 0; i < V; i++) if (logits[i] / temp > mx) mx = logits[i] / temp;
+    if (mx == -INFINITY) return ds_sample_greedy(logits, V);
+    double sum = 0;
+    for (int i = 0; i < V; i++) sum += exp((double)(logits[i] / temp) - mx);
+    double r = rand_uniform(&s->rng) * sum, acc = 0;
+    int32_t last = 0;
+    for (int i = 0; i < V; i++) {
+        if (logits[i] == -INFINITY) continue;
+        acc += exp((double)(logits[i] / temp) - mx);
+        last = i;
+        if (r < acc) return i;
+    }
+    return last;   /* rounding left r above the total */
+}
+
 int32_t ds_sampler_pick(ds_sampler *s, const float *logits) {
     if (s->p.temperature <= 0) return ds_sample_greedy(logits, s->V);
+    if ((s->p.top_k <= 0 || s->p.top_k >= s->V) && s->p.top_p >= 1.0f) return sample_full(s, logits);
     const int32_t *ids;
     const float *probs;
     int n = ds_sampler_candidates(s, logits, &ids, &probs);
@@ -178,6 +215,7 @@ struct ds_generator {
     ds_decoder *dec;
     int V, max_ctx;
     float *logits;        /* [V] host */
+    float *banned_raw;    /* [V] the logits the n-gram ban replaced, in ban order */
     int32_t *out_ids;     /* [max_ctx + 1] generated ids (the last one needs no cache slot) */
     ds_sampler *sampler;
     ds_ngram *ngram;      /* [max_ctx + 1] tokens; rebuilt when the n-gram settings change */
@@ -189,6 +227,7 @@ struct ds_generator {
 void ds_generator_free(ds_generator *g) {
     if (!g) return;
     free(g->logits);
+    free(g->banned_raw);
     free(g->out_ids);
     ds_sampler_free(g->sampler);
     ds_ngram_free(g->ngram);
@@ -204,9 +243,10 @@ dsocr_status ds_generator_new(ds_decoder *dec, ds_generator **out, dsocr_error *
     g->V = ds_decoder_vocab(dec);
     g->max_ctx = ds_decoder_max_ctx(dec);
     g->logits = malloc((size_t)g->V * sizeof *g->logits);
+    g->banned_raw = malloc((size_t)g->V * sizeof *g->banned_raw);
     g->out_ids = malloc(((size_t)g->max_ctx + 1) * sizeof *g->out_ids);
     ds_sampler_params sp = {0, 0, 1.0f, 0};
-    dsocr_status s = (!g->logits || !g->out_ids)
+    dsocr_status s = (!g->logits || !g->banned_raw || !g->out_ids)
         ? ds_fail(err, DSOCR_ERR_NOMEM, "generator: out of memory for %d logits / %d ids", g->V, g->max_ctx)
         : ds_sampler_new(g->V, &sp, &g->sampler, err);
     if (s != DSOCR_OK) { ds_generator_free(g); return s; }
@@ -258,14 +298,17 @@ dsocr_status ds_generate(ds_generator *g, const ds_gen_prompt *prompt, const ds_
         // ban, then pick
         const int32_t *banned = NULL;
         int n_banned = ng ? ds_ngram_banned(ng, &banned) : 0;
-        for (int i = 0; i < n_banned; i++) g->logits[banned[i]] = -INFINITY;
+        for (int i = 0; i < n_banned; i++) {
+            g->banned_raw[i] = g->logits[banned[i]];
+            g->logits[banned[i]] = -INFINITY;
+        }
         int32_t id = ds_sampler_pick(g->sampler, g->logits);
 
         g->out_ids[out->n_ids++] = id;
         if (ng) DS_TRY(ds_ngram_push(ng, id, err));
         ds_gen_action act = DS_GEN_CONTINUE;
         if (on_token) {
-            ds_gen_token tok = {id, step, g->logits, banned, n_banned};
+            ds_gen_token tok = {id, step, g->logits, banned, n_banned, g->banned_raw, g->V};
             act = on_token(user, &tok);
         }
         if (id == p->eos_id) { out->finish = DSOCR_FINISH_STOP; return DSOCR_OK; }

@@ -78,6 +78,9 @@ typedef struct ds_gen_token {
     const float *logits;     /* [V] logits it was chosen from, banned entries -inf */
     const int32_t *banned;   /* the ids the n-gram ban removed at this step */
     int n_banned;
+    const float *banned_logits; /* [n_banned] their logits before the ban (raw logits = logits
+                                   with these restored) */
+    int vocab;               /* V, the length of logits */
 } ds_gen_token;
 
 typedef ds_gen_action (*ds_gen_token_fn)(void *user, const ds_gen_token *tok);

@@ -147,8 +147,10 @@ dsocr_status ds_vision_new(ds_backend *be, const ds_config *cfg, const ds_vision
     v->w = w;
     v->params = params ? *params : ds_vision_default_params();
     if (v->params.max_tiles < 0) v->params.max_tiles = 0;
-    if (v->params.max_batch <= 0 || v->params.max_batch > v->params.max_tiles) v->params.max_batch = v->params.max_tiles;
-    if (v->params.max_batch < 1) v->params.max_batch = 1;
+    if (v->params.max_batch < 0) v->params.max_batch = 0;
+    /* tiles reserved up front: one batch of min(max_batch, max_tiles) */
+    const int reserve_batch = v->params.max_batch > 0 && v->params.max_batch < v->params.max_tiles
+                                  ? v->params.max_batch : v->params.max_tiles;
 
     dsocr_status st = DSOCR_OK;
     v->newline = host_vector(&w->image_newline);
@@ -160,7 +162,7 @@ dsocr_status ds_vision_new(ds_backend *be, const ds_config *cfg, const ds_vision
     }
     if (st == DSOCR_OK && v->params.max_tile_side > 0 && v->params.max_tiles > 0) {
         st = ds_vision_prepare(v, v->params.max_tile_side, err);
-        if (st == DSOCR_OK) st = reserve(v, v->params.max_batch, v->params.max_tile_side, err);
+        if (st == DSOCR_OK) st = reserve(v, reserve_batch, v->params.max_tile_side, err);
     }
     if (st != DSOCR_OK) {
         ds_vision_free(v);
@@ -277,17 +279,19 @@ dsocr_status ds_vision_encode(ds_vision *v, const float *global_chw, int global_
                        !v ? "context" : !global_chw ? "global view pixels" : "output buffer");
     if (n_tiles < 0 || n_tiles > DS_VISION_MAX_TILES)
         return ds_fail(err, DSOCR_ERR_INVALID_ARG, "vision: %d tiles (0..%d)", n_tiles, DS_VISION_MAX_TILES);
-    if (n_tiles > 0 && (!tiles_chw || grid_w < 1 || grid_h < 1 || grid_w * grid_h != n_tiles))
+    if (n_tiles > 0 && (!tiles_chw || grid_w < 1 || grid_h < 1 || grid_w > n_tiles || grid_h > n_tiles ||
+                        grid_w * grid_h != n_tiles))
         return ds_fail(err, DSOCR_ERR_INVALID_ARG, "vision: %d tiles do not fill a %dx%d grid%s",
                        n_tiles, grid_w, grid_h, tiles_chw ? "" : " (tile pixels NULL)");
 
     const ds_config *c = v->cfg;
-    const int D = c->proj.n_embed, batch = v->params.max_batch;
+    const int D = c->proj.n_embed;
+    const int batch = v->params.max_batch > 0 && v->params.max_batch < n_tiles ? v->params.max_batch : n_tiles;
     DS_TRY(ds_vision_prepare(v, global_side, err));
     DS_TRY(reserve(v, 1, global_side, err));
     if (n_tiles > 0) {
         DS_TRY(ds_vision_prepare(v, tile_side, err));
-        DS_TRY(reserve(v, n_tiles < batch ? n_tiles : batch, tile_side, err));
+        DS_TRY(reserve(v, batch, tile_side, err));
     }
 
     const int g = ds_vision_grid_side(c, global_side);

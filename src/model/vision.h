@@ -43,7 +43,8 @@ typedef struct ds_vision_params {
     int max_global_side;   /* buffers are reserved up front for these; larger requests */
     int max_tile_side;     /* grow them later (once). Defaults 1024, 640, 9 */
     int max_tiles;
-    int max_batch;         /* tiles encoded together per SAM/CLIP pass; 0 = all of them */
+    int max_batch;         /* tiles encoded together per SAM/CLIP pass; 0 = all tiles of
+                              the image (real model, 9 tiles of 640: about 600 MB) */
 } ds_vision_params;
 
 ds_vision_params ds_vision_default_params(void);
@@ -66,7 +67,7 @@ int ds_vision_grid_side(const ds_config *cfg, int side);
 int ds_vision_n_embeds(const ds_config *cfg, int global_side, int n_tiles, int tile_side,
                        int grid_w, int grid_h);
 
-/* Encodes one image.
+/* Encodes one image (one call at a time per ds_vision: the buffers are shared).
  *   global_chw:  host [3, global_side, global_side] normalised pixels (bf16-rounded values)
  *   tiles_chw:   host [n_tiles, 3, tile_side, tile_side], tiles in row-major grid order,
  *                n_tiles = grid_w * grid_h, or 0 (tiles_chw may be NULL) for no tiles

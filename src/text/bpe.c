@@ -29,22 +29,16 @@ dsocr_status ds_bpe_init_merges(ds_tokenizer *tok, size_t n, dsocr_error *err) {
     return DSOCR_OK;
 }
 
-/* A repeated pair keeps its first (lowest) rank, as HF's HashMap collect would
- * keep the last; duplicates do not occur in real files, so we reject them. */
+/* A repeated pair takes the later rank, as HF's HashMap collect does. */
 dsocr_status ds_bpe_add_merge(ds_tokenizer *tok, int32_t left, int32_t right, int32_t rank,
                               int32_t new_id, dsocr_error *err) {
     if ((tok->n_merges + 1) * 2 > tok->merges_cap)
         return ds_fail(err, DSOCR_ERR_INTERNAL, "%s: merge table full", tok->name);
     uint64_t key = pair_key(left, right);
     size_t j = pair_slot(key, tok->merges_cap);
-    while (tok->merges[j].key != UINT64_MAX) {
-        if (tok->merges[j].key == key)
-            return ds_fail(err, DSOCR_ERR_FORMAT, "%s: model.merges[%d] repeats the merge of merges[%d]",
-                           tok->name, rank, tok->merges[j].rank);
-        j = (j + 1) & (tok->merges_cap - 1);
-    }
+    while (tok->merges[j].key != UINT64_MAX && tok->merges[j].key != key) j = (j + 1) & (tok->merges_cap - 1);
+    if (tok->merges[j].key == UINT64_MAX) tok->n_merges++;
     tok->merges[j] = (ds_merge_slot){key, rank, new_id};
-    tok->n_merges++;
     return DSOCR_OK;
 }
 

@@ -8,17 +8,73 @@
 
 #include "text/tokenizer_internal.h"
 
+/* tokenizer.json regexes are written for Oniguruma (Ruby syntax), whose Unicode
+ * shorthand classes differ from PCRE2's: onig \s is White_Space (PCRE2 adds
+ * U+180E), onig \w is L|M|Nd|Pc (PCRE2: L|N|_), onig \h is a hex digit
+ * (PCRE2: horizontal space). Rewrites those escapes to explicit properties.
+ * \W and \H inside a character class are left as PCRE2 reads them.
+ * Returns a malloc'd pattern, *out_len its length. */
+static char *onig_to_pcre2(const char *p, size_t n, size_t *out_len) {
+    static const char WORD[] = "\\p{L}\\p{M}\\p{Nd}\\p{Pc}", HEX[] = "0-9a-fA-F";
+    char *o = malloc(n * 24 + 1);
+    if (!o) return NULL;
+    size_t k = 0;
+    int in_class = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        if (c == '\\' && i + 1 < n) {
+            char e = p[++i];
+            const char *rep = NULL;
+            int wrap = 0, negate = 0;
+            if (e == 's' || e == 'S') rep = e == 's' ? "\\p{White_Space}" : "\\P{White_Space}";
+            else if (e == 'w' || (e == 'W' && !in_class)) { rep = WORD; wrap = !in_class; negate = e == 'W'; }
+            else if (e == 'h' || (e == 'H' && !in_class)) { rep = HEX; wrap = !in_class; negate = e == 'H'; }
+            if (!rep) { o[k++] = c; o[k++] = e; continue; }
+            if (wrap) { o[k++] = '['; if (negate) o[k++] = '^'; }
+            size_t l = strlen(rep);
+            memcpy(o + k, rep, l);
+            k += l;
+            if (wrap) o[k++] = ']';
+            continue;
+        }
+        if (!in_class && c == '[') {
+            in_class = 1;
+            o[k++] = c;
+            if (i + 1 < n && p[i + 1] == '^') o[k++] = p[++i];
+            if (i + 1 < n && p[i + 1] == ']') o[k++] = p[++i];     /* a leading ] is literal */
+            continue;
+        }
+        if (in_class && c == '[' && i + 1 < n && p[i + 1] == ':') {   /* [:alpha:] */
+            const char *end = strstr(p + i, ":]");
+            size_t l = end && (size_t)(end - p) < n ? (size_t)(end - p) - i + 2 : 1;
+            memcpy(o + k, p + i, l);
+            k += l;
+            i += l - 1;
+            continue;
+        }
+        if (in_class && c == ']') in_class = 0;
+        o[k++] = c;
+    }
+    o[k] = 0;
+    *out_len = k;
+    return o;
+}
+
 dsocr_status ds_pretok_compile(const char *pattern, size_t len, int literal, const char *what,
                                pcre2_code **out, dsocr_error *err) {
     int code;
     PCRE2_SIZE at;
     /* onig (Ruby syntax), which HF uses, treats ^ and $ as line anchors */
     uint32_t opts = literal ? PCRE2_UTF | PCRE2_LITERAL : PCRE2_UTF | PCRE2_UCP | PCRE2_MULTILINE;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, len, opts, &code, &at, NULL);
+    size_t n = len;
+    char *translated = literal ? NULL : onig_to_pcre2(pattern, len, &n);
+    if (!literal && !translated) return ds_fail(err, DSOCR_ERR_NOMEM, "%s: out of memory", what);
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)(literal ? pattern : translated), n, opts, &code, &at, NULL);
+    free(translated);
     if (!re) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(code, msg, sizeof msg);
-        return ds_fail(err, DSOCR_ERR_UNSUPPORTED, "%s: regex not accepted by PCRE2 at offset %zu: %s",
+        return ds_fail(err, DSOCR_ERR_UNSUPPORTED, "%s: regex not accepted by PCRE2 (near offset %zu of the translated pattern): %s",
                        what, (size_t)at, (const char *)msg);
     }
     pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);   /* falls back to the interpreter on failure */

@@ -432,7 +432,11 @@ static dsocr_status build(ds_tokenizer *tok, const cJSON *root, const cJSON *cfg
     DS_TRY(fill_strings(tok, vocab, cJSON_IsArray(added) ? added : NULL, err));
     DS_TRY(fill_info(tok, err));
     for (size_t i = 0; i < tok->n_added && !tok->word_re; i++)
-        if (tok->added[i].single_word) DS_TRY(ds_pretok_compile("\\w", 2, 0, "single_word", &tok->word_re, err));
+        if (tok->added[i].single_word) {
+            /* Rust regex \w, which HF uses for single_word */
+            static const char word[] = "[\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\p{Join_Control}]";
+            DS_TRY(ds_pretok_compile(word, sizeof word - 1, 0, "single_word", &tok->word_re, err));
+        }
     DS_TRY(load_merges(tok, cJSON_GetObjectItemCaseSensitive(model, "merges"), err));
 
     tok->unk_id = -1;

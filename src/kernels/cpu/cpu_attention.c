@@ -11,8 +11,8 @@
 #include "kernels/cpu/cpu_math.h"
 #include "kernels/ref/ref.h"
 
-#define QB 64    /* query rows per task */
-#define KB 256   /* keys per block */
+#define QB 128   /* query rows per task: the packed q block is reused over all key blocks */
+#define KB 512   /* keys per block; S [QB, KB] = 256 KiB stays in L2 */
 
 typedef struct { ds_backend *be; const ds_attn_args *a; int n_qblocks; } attn_job;
 
@@ -40,6 +40,54 @@ static float exp_row(float *s, int n, float mx) {
     float sum = 0.0f;
     for (int j = 0; j < n; j++) { s[j] = expf(s[j] - mx); sum += s[j]; }
     return sum;
+}
+
+/* s[0..n) += bh[ky] + bw[kx..] for keys laid out row-major on a grid kw wide, starting
+ * at grid position (ky, kx); returns max over s[0..n). */
+__attribute__((target("avx512f")))
+static float add_relpos_max_avx512(float *s, int n, const float *bh, const float *bw, int ky, int kx, int kw) {
+    __m512 vmax = _mm512_set1_ps(-INFINITY);
+    int j = 0;
+    while (j < n) {
+        int seg = kw - kx < n - j ? kw - kx : n - j;      /* keys left on this grid row */
+        __m512 vb = _mm512_set1_ps(bh[ky]);
+        int c = 0;
+        for (; c < seg; c += 16) {
+            __mmask16 m = seg - c >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (seg - c)) - 1);
+            __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, s + j + c),
+                                     _mm512_add_ps(vb, _mm512_maskz_loadu_ps(m, bw + kx + c)));
+            _mm512_mask_storeu_ps(s + j + c, m, v);
+            vmax = _mm512_mask_max_ps(vmax, m, vmax, v);
+        }
+        j += seg;
+        kx = 0;
+        ky++;
+    }
+    return _mm512_reduce_max_ps(vmax);
+}
+
+__attribute__((target("avx512f")))
+static float row_max_avx512(const float *s, int n) {
+    __m512 vmax = _mm512_set1_ps(-INFINITY);
+    for (int j = 0; j < n; j += 16) {
+        __mmask16 m = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
+        vmax = _mm512_mask_max_ps(vmax, m, vmax, _mm512_maskz_loadu_ps(m, s + j));
+    }
+    return _mm512_reduce_max_ps(vmax);
+}
+
+/* Adds the rel-pos bias (if any) to the first n scores and returns their max. */
+static float bias_and_max(float *s, int n, const float *bh, const float *bw, int ky, int kx, int kw) {
+    if (ds_cpu_has_avx512) return bh ? add_relpos_max_avx512(s, n, bh, bw, ky, kx, kw) : row_max_avx512(s, n);
+    float mx = -INFINITY;
+    for (int j = 0; j < n; j++) {
+        if (bh) {
+            s[j] += bh[ky] + bw[kx];
+            if (++kx == kw) { kx = 0; ky++; }
+        }
+        if (s[j] > mx) mx = s[j];
+    }
+    return mx;
 }
 
 /* items = (batch, head, query block) */
@@ -80,27 +128,20 @@ static void attn_task(void *ctx, int64_t t0, int64_t t1, int tid) {
                         kbase + (size_t)j0 * a->k_stride, a->k_stride, 0.0f, S, KB);
             for (int i = 0; i < qn; i++) {
                 float *s = S + (size_t)i * KB;
-                if (rh) {
-                    const float *bh = rh + (size_t)i * a->kh, *bw = rw + (size_t)i * a->kw;
-                    int ky = j0 / a->kw, kx = j0 % a->kw;
-                    for (int j = 0; j < kn; j++) {
-                        s[j] += bh[ky] + bw[kx];
-                        if (++kx == a->kw) { kx = 0; ky++; }
-                    }
-                }
                 int visible = kn;                       /* causal: keys j0+j <= q_pos0 + i0 + i */
                 if (a->causal) {
                     int64_t lim = (int64_t)a->q_pos0 + i0 + i - j0 + 1;
                     visible = lim < kn ? (int)(lim < 0 ? 0 : lim) : kn;
-                    for (int j = visible; j < kn; j++) s[j] = -INFINITY;
                 }
-                if (visible == 0) continue;             /* probabilities of this block stay exactly 0 */
-                float mx = row_max[i];
-                for (int j = 0; j < visible; j++) if (s[j] > mx) mx = s[j];
+                for (int j = visible; j < kn; j++) s[j] = 0.0f;   /* masked: probability exactly 0 */
+                if (visible == 0) continue;
+                float mx = bias_and_max(s, visible, rh ? rh + (size_t)i * a->kh : NULL,
+                                        rh ? rw + (size_t)i * a->kw : NULL, rh ? j0 / a->kw : 0,
+                                        rh ? j0 % a->kw : 0, a->kw);
+                if (row_max[i] > mx) mx = row_max[i];
                 float corr = row_max[i] == -INFINITY ? 0.0f : expf(row_max[i] - mx);
                 row_max[i] = mx;
                 row_sum[i] = row_sum[i] * corr + exp_row(s, visible, mx);
-                for (int j = visible; j < kn; j++) s[j] = 0.0f;
                 if (corr != 1.0f) {
                     float *o = O + (size_t)i * hd;
                     for (int d = 0; d < hd; d++) o[d] *= corr;
@@ -127,4 +168,51 @@ void ds_cpu_attention(ds_backend *be, const ds_attn_args *a) {
     }
     attn_job J = {be, a, (a->Lq + QB - 1) / QB};
     ds_pool_for(be->pool, (int64_t)batch * a->n_heads * J.n_qblocks, 1, attn_task, &J);
+}
+
+/* ---- decomposed relative positions ------------------------------------------------ */
+
+/* For one query grid row qy the dots with every table row come from two sgemm calls,
+ * T_h[qw, qh+kh-1] = q_row · Rhᵀ and T_w[qw, qw+kw-1] = q_row · Rwᵀ, and are then
+ * gathered: rel_h[i][ky] = T_h[qx][qy - ky + kh - 1], rel_w[i][kx] = T_w[qx][qx - kx + kw - 1]. */
+typedef struct {
+    ds_backend *be;
+    float *rel_h, *rel_w; const float *q;
+    int q_stride; int64_t q_batch_stride;
+    int n_heads, hd, qh, qw, kh, kw;
+    const float *Rh, *Rw;
+} relpos_job;
+
+/* items = (batch, head, query grid row) */
+static void relpos_task(void *ctx, int64_t t0, int64_t t1, int tid) {
+    relpos_job *J = ctx;
+    int nh = J->qh + J->kh - 1, nw = J->qw + J->kw - 1, Lq = J->qh * J->qw;
+    float *Th = ds_scratch(J->be, tid), *Tw = Th + (size_t)J->qw * nh;
+    for (int64_t t = t0; t < t1; t++) {
+        int qy = (int)(t % J->qh), h = (int)(t / J->qh % J->n_heads);
+        int64_t bi = t / J->qh / J->n_heads;
+        const float *q = J->q + bi * J->q_batch_stride + (size_t)qy * J->qw * J->q_stride + (size_t)h * J->hd;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, J->qw, nh, J->hd, 1.0f, q, J->q_stride,
+                    J->Rh, J->hd, 0.0f, Th, nh);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, J->qw, nw, J->hd, 1.0f, q, J->q_stride,
+                    J->Rw, J->hd, 0.0f, Tw, nw);
+        size_t row0 = ((size_t)bi * J->n_heads + h) * Lq + (size_t)qy * J->qw;
+        for (int qx = 0; qx < J->qw; qx++) {
+            float *oh = J->rel_h + (row0 + qx) * J->kh, *ow = J->rel_w + (row0 + qx) * J->kw;
+            for (int ky = 0; ky < J->kh; ky++) oh[ky] = Th[(size_t)qx * nh + qy - ky + J->kh - 1];
+            for (int kx = 0; kx < J->kw; kx++) ow[kx] = Tw[(size_t)qx * nw + qx - kx + J->kw - 1];
+        }
+    }
+}
+
+void ds_cpu_relpos(ds_backend *be, float *rel_h, float *rel_w, const float *q, int q_stride,
+                   int64_t q_batch_stride, int batch, int n_heads, int head_dim,
+                   int qh, int qw, int kh, int kw, const float *Rh, const float *Rw) {
+    if (batch <= 0) batch = 1;
+    if ((size_t)qw * (qh + kh - 1 + qw + kw - 1) > DS_SCRATCH_FLOATS) {
+        ds_ref_relpos(be, rel_h, rel_w, q, q_stride, q_batch_stride, batch, n_heads, head_dim, qh, qw, kh, kw, Rh, Rw);
+        return;
+    }
+    relpos_job J = {be, rel_h, rel_w, q, q_stride, q_batch_stride, n_heads, head_dim, qh, qw, kh, kw, Rh, Rw};
+    ds_pool_for(be->pool, (int64_t)batch * n_heads * qh, 1, relpos_task, &J);
 }
