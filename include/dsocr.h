@@ -131,17 +131,21 @@ typedef struct dsocr_params {
 dsocr_params dsocr_default_params(void);
 
 /* Called for every generated token with the text it completes (may be "" while a
- * UTF-8 sequence is incomplete). Return non-zero to stop generation. */
+ * UTF-8 sequence is incomplete); EOS is not passed. A last call with token_id -1
+ * carries text held back at the end (an incomplete UTF-8 tail). Return non-zero to
+ * stop generation (dsocr_ocr then fails with DSOCR_ERR_CANCELLED). */
 typedef int (*dsocr_token_callback)(void *user, int token_id, const char *text);
 
 typedef struct dsocr_result {
-    char *text;              /* decoded output, special tokens kept, EOS removed */
+    char *text;              /* decoded output, special tokens kept, EOS removed; with
+                                finish == LOOP, cut where the repetition began */
     int *token_ids;          /* generated ids */
     int n_tokens;
     int n_prompt_tokens;
     int n_image_tokens;
     int grid_w, grid_h;      /* tile grid; 1x1 = no tiles */
     dsocr_finish finish;
+    char finish_detail[192]; /* why a loop was cut, e.g. "same line repeated 10 times" */
     double ms_vision, ms_prefill, ms_decode;
 } dsocr_result;
 

@@ -3,12 +3,14 @@
  * conv and elementwise ops at the model's sizes, for the fast CPU backend and
  * (where quick) the reference backend. */
 #include <cblas.h>
+#include <immintrin.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "core/pool.h"
 #include "kernels/ops.h"
 
 static double now(void) {
@@ -125,6 +127,37 @@ static void bench_elementwise(ds_backend *be, int reps) {
     free(x); free(w.data); free(b.data);
 }
 
+/* Memory read ceiling for the GEMV numbers: sum a 512 MiB array on n threads. */
+typedef struct { const float *p; double part[64]; } bw_job;
+static void bw_task(void *ctx, int64_t i0, int64_t i1, int tid) {
+    bw_job *J = ctx;
+    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (int64_t i = i0 * 4096; i < i1 * 4096; i += 4) { s0 += J->p[i]; s1 += J->p[i + 1]; s2 += J->p[i + 2]; s3 += J->p[i + 3]; }
+    J->part[tid] += s0 + s1 + s2 + s3;
+}
+__attribute__((target("avx512f")))
+static void bw_task512(void *ctx, int64_t i0, int64_t i1, int tid) {
+    bw_job *J = ctx;
+    __m512 a = _mm512_setzero_ps(), b = a, c = a, d = a;
+    for (int64_t i = i0 * 4096; i < i1 * 4096; i += 64) {
+        a = _mm512_add_ps(a, _mm512_loadu_ps(J->p + i)); b = _mm512_add_ps(b, _mm512_loadu_ps(J->p + i + 16));
+        c = _mm512_add_ps(c, _mm512_loadu_ps(J->p + i + 32)); d = _mm512_add_ps(d, _mm512_loadu_ps(J->p + i + 48));
+    }
+    J->part[tid] += _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a, b), _mm512_add_ps(c, d)));
+}
+static void bench_bandwidth(int threads) {
+    size_t n = (size_t)128 << 20;
+    float *p = buf(n);
+    ds_pool *pool;
+    if (ds_pool_new(threads, &pool, NULL) != DSOCR_OK) return;
+    bw_job J = {p, {0}};
+    int avx = __builtin_cpu_supports("avx512f");
+    double t = TIME_BEST(3, ds_pool_for(pool, (int64_t)(n / 4096), 64, avx ? bw_task512 : bw_task, &J));
+    printf("  memory read, %d threads: %.1f GB/s (ceiling for the GEMV)\n", ds_pool_threads(pool), n * 4.0 / t * 1e-9);
+    ds_pool_free(pool);
+    free(p);
+}
+
 static void run(ds_backend *be, int quick) {
     printf("%s\n", ds_backend_name(be));
     int reps = quick ? 1 : 5;
@@ -139,6 +172,7 @@ static void run(ds_backend *be, int quick) {
         }
     }
     if (want("gemv")) {
+        bench_bandwidth(ds_backend_threads(be));
         bench_linear(be, 1, 1280, 6848, reps);
         bench_linear(be, 1, 6848, 1280, reps);
         bench_linear(be, 1, 1280, 129280, quick ? 1 : 3);

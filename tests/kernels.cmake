@@ -7,3 +7,4 @@ add_executable(bench_kernels ${CMAKE_CURRENT_SOURCE_DIR}/bench_kernels.c $<TARGE
 target_include_directories(bench_kernels PRIVATE ${CMAKE_SOURCE_DIR}/include ${CMAKE_SOURCE_DIR}/src)
 target_link_libraries(bench_kernels PRIVATE ${DS_DEPS})
 set_target_properties(bench_kernels PROPERTIES EXCLUDE_FROM_ALL ON)
+ds_test(NAME test_kernels_fast SOURCES test_kernels_fast.c LAYERS core kernels TIMEOUT 120)

@@ -1,14 +1,25 @@
-/* dsocr ocr: the command users run. Streams the model's output to stdout as it is
- * generated; with -o DIR also writes Markdown, raw output, JSON, box overlays and
- * figure crops per input. */
+/* dsocr ocr: the command users run. Takes images, PDFs, folders and path lists;
+ * streams the model's output to stdout as it is generated; with -o DIR writes
+ * Markdown, raw output, JSON, box overlays and figure crops per input. Shows
+ * progress on a terminal and a summary at the end; Ctrl-C stops after cleaning up. */
+#include <dirent.h>
+#include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "commands.h"
 #include "dsocr.h"
+#include "image/pdf.h"
+#include "ocr/markdown.h"
+#include "ocr/output.h"
 
 static const char *ocr_help =
     "Usage: dsocr [ocr] [-m MODEL] [options] INPUT...\n"
@@ -50,10 +61,29 @@ static const char *ocr_help =
     "                      (vLLM style, <td> </td> never banned; default 0 = whole sequence)\n"
     "  --no-loop-detect    do not cut runaway repetition\n"
     "\n"
-    "Output:\n"
-    "  -v, --verbose       timings, tokens/s and memory on stderr\n"
+    "Inputs: image files, PDFs (every page, or --pages), folders (searched recursively\n"
+    "for images and PDFs), and - to read a list of paths from standard input.\n"
+    "  --pages LIST        PDF pages to read, e.g. 1-3,7 (1-based; default all)\n"
+    "  --dpi N             PDF rendering resolution (default 144, as upstream)\n"
     "\n"
-    "Errors are one line on stderr and a non-zero exit status.\n";
+    "Output:\n"
+    "  -o, --output DIR    write result.mmd (Markdown, figures as image links),\n"
+    "                      result_ori.mmd (raw model output), result.json (boxes in\n"
+    "                      pixels, finish reason, tokens, timings), result_with_boxes.png\n"
+    "                      and images/*.jpg (figure crops). With several inputs, one\n"
+    "                      folder per input inside DIR.\n"
+    "                        dsocr -o out/ report.pdf scans/\n"
+    "  --format F          what goes to stdout: raw (the model's output as it streams;\n"
+    "                      the default without -o), md (Markdown with image links),\n"
+    "                      text (no boxes or tags), json, or none (default with -o)\n"
+    "  --resume            skip inputs whose output folder is already complete\n"
+    "  --offline           never download; use the Hugging Face cache only\n"
+    "  -v, --verbose       timings, tokens/s and memory on stderr\n"
+    "  -q, --quiet         no progress or summary on stderr\n"
+    "\n"
+    "A progress line (pages, tokens/s, ETA) is drawn on stderr when it is a terminal,\n"
+    "plain log lines otherwise, and a summary at the end. The exit status is non-zero\n"
+    "if any input or page failed. Errors are one line on stderr.\n";
 
 static int parse_mode(const char *s, dsocr_mode *m) {
     static const char *names[] = {"tiny", "small", "base", "large", "gundam"};
@@ -69,16 +99,329 @@ static int parse_task(const char *s, dsocr_task *t) {
     return cli_error("--task: '%s' is not one of markdown, ocr, free, figure, describe, locate", s), -1;
 }
 
-static int print_token(void *user, int id, const char *text) {
-    (void)user; (void)id;
-    fputs(text, stdout);
-    fflush(stdout);
+/* ---- inputs --------------------------------------------------------------------- */
+
+typedef struct job {
+    char *path;
+    int is_pdf;
+} job;
+
+typedef struct job_list {
+    job *items;
+    int n, cap;
+} job_list;
+
+static int has_ext(const char *path, const char *const *exts) {
+    const char *dot = strrchr(path, '.');
+    if (!dot || strchr(dot, '/')) return 0;
+    for (int i = 0; exts[i]; i++)
+        if (!strcasecmp(dot + 1, exts[i])) return 1;
     return 0;
+}
+
+static const char *const image_exts[] = {"png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff", NULL};
+static const char *const pdf_exts[] = {"pdf", NULL};
+
+static int is_pdf_file(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return has_ext(path, pdf_exts);
+    char magic[5] = {0};
+    size_t n = fread(magic, 1, 5, f);
+    fclose(f);
+    return n == 5 && !memcmp(magic, "%PDF-", 5);
+}
+
+static int add_job(job_list *l, const char *path) {
+    if (l->n == l->cap) {
+        int cap = l->cap ? l->cap * 2 : 16;
+        job *p = realloc(l->items, (size_t)cap * sizeof *p);
+        if (!p) return -1;
+        l->items = p;
+        l->cap = cap;
+    }
+    char *copy = strdup(path);
+    if (!copy) return -1;
+    l->items[l->n++] = (job){copy, is_pdf_file(path)};
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Folders are searched recursively for images and PDFs, in sorted order. */
+static int add_dir(job_list *l, const char *dir, int depth) {
+    if (depth > 32) return cli_error("%s: folders nested too deeply", dir), -1;
+    DIR *d = opendir(dir);
+    if (!d) return cli_error("%s: cannot read folder: %s", dir, strerror(errno)), -1;
+    char **names = NULL;
+    int n = 0, cap = 0, rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 32;
+            char **p = realloc(names, (size_t)cap * sizeof *p);
+            if (!p) { rc = -1; break; }
+            names = p;
+        }
+        if (!(names[n] = strdup(e->d_name))) { rc = -1; break; }
+        n++;
+    }
+    closedir(d);
+    if (n) qsort(names, (size_t)n, sizeof *names, cmp_str);
+    for (int i = 0; i < n && !rc; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        struct stat st;
+        if (stat(path, &st) != 0) continue;
+        if (S_ISDIR(st.st_mode)) rc = add_dir(l, path, depth + 1);
+        else if (has_ext(path, image_exts) || has_ext(path, pdf_exts)) rc = add_job(l, path);
+    }
+    for (int i = 0; i < n; i++) free(names[i]);
+    free(names);
+    if (rc && errno == ENOMEM) cli_error("out of memory listing %s", dir);
+    return rc;
+}
+
+static int add_input(job_list *l, const char *arg) {
+    if (!strcmp(arg, "-")) {  /* a list of paths on stdin, one per line */
+        char line[4096];
+        while (fgets(line, sizeof line, stdin)) {
+            line[strcspn(line, "\r\n")] = 0;
+            if (line[0] && add_input(l, line)) return -1;
+        }
+        return 0;
+    }
+    struct stat st;
+    if (stat(arg, &st) != 0) return cli_error("%s: %s", arg, strerror(errno)), -1;
+    if (S_ISDIR(st.st_mode)) return add_dir(l, arg, 0);
+    return add_job(l, arg) ? (cli_error("out of memory"), -1) : 0;
+}
+
+/* ---- progress and interruption -------------------------------------------------- */
+
+static volatile sig_atomic_t interrupted;
+static void on_sigint(int sig) { (void)sig; interrupted = 1; }
+
+typedef struct run_state {
+    int tty, quiet, verbose;
+    const char *format;       /* raw, md, text, json, none */
+    int pages_done, pages_total;
+    long tokens_page, tokens_total;
+    double t_start, t_page, t_last_draw, decode_ms_total;
+    const char *input;
+    int page_index, page_count;
+} run_state;
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static void draw_progress(run_state *st, int force) {
+    if (!st->tty || st->quiet) return;
+    double t = now_ms();
+    if (!force && t - st->t_last_draw < 200) return;
+    st->t_last_draw = t;
+    double page_s = (t - st->t_page) / 1e3;
+    double rate = page_s > 0 ? st->tokens_page / page_s : 0;
+    char eta[32] = "?";
+    if (st->pages_done > 0) {
+        double per_page = (t - st->t_start) / 1e3 / (st->pages_done + (page_s > 0 ? 0.5 : 0));
+        int left = (int)(per_page * (st->pages_total - st->pages_done));
+        snprintf(eta, sizeof eta, "%dm%02ds", left / 60, left % 60);
+    }
+    fprintf(stderr, "\r\033[K[%d/%d pages] %s%s%.0d: %ld tokens, %.1f tokens/s, ETA %s", st->pages_done,
+            st->pages_total, st->input, st->page_count > 1 ? " p" : "", st->page_count > 1 ? st->page_index + 1 : 0,
+            st->tokens_page, rate, eta);
+    fflush(stderr);
+}
+
+static int on_token(void *user, int id, const char *text) {
+    run_state *st = user;
+    if (id >= 0) { st->tokens_page++; st->tokens_total++; }
+    if (!strcmp(st->format, "raw")) {
+        fputs(text, stdout);
+        if (st->tty) fflush(stdout);  /* a terminal shows text as it comes */
+    }
+    draw_progress(st, 0);
+    return interrupted ? 1 : 0;
+}
+
+static int on_download(void *user, const char *file, uint64_t done, uint64_t total) {
+    run_state *st = user;
+    if (st->quiet) return interrupted;
+    if (st->tty)
+        fprintf(stderr, "\r\033[Kdownloading %s: %.1f / %.1f MB", file, done / 1e6, total / 1e6);
+    else if (done == total)
+        fprintf(stderr, "dsocr: downloaded %s (%.1f MB)\n", file, total / 1e6);
+    return interrupted;
+}
+
+/* ---- one input ------------------------------------------------------------------ */
+
+typedef struct totals {
+    int inputs_ok, inputs_failed, inputs_skipped, pages, finish[3];
+} totals;
+
+static const char *finish_name(dsocr_finish f) {
+    return f == DSOCR_FINISH_STOP ? "stop" : f == DSOCR_FINISH_LENGTH ? "length" : "loop";
+}
+
+/* OCR of one page image; writes to the output and stdout as the format says. */
+static int run_page(dsocr_model *m, const dsocr_params *p, run_state *st, ds_output *out, const dsocr_image *img,
+                    int page, int is_pdf, totals *tot) {
+    dsocr_error err;
+    dsocr_result r;
+    st->tokens_page = 0;
+    st->t_page = now_ms();
+    if (dsocr_ocr(m, img, p, on_token, st, &r, &err)) {
+        if (st->tty && !st->quiet) fputs("\r\033[K", stderr);
+        if (err.code == DSOCR_ERR_CANCELLED && interrupted) return -2;
+        cli_error("%s%s%.0d: %s", st->input, is_pdf ? " page " : "", is_pdf ? page + 1 : 0, err.message);
+        return -1;
+    }
+    tot->pages++;
+    tot->finish[r.finish]++;
+    st->decode_ms_total += r.ms_decode;
+    int rc = 0;
+    if (out) {
+        ds_page_output po = {.index = page, .rgb = dsocr_image_pixels(img), .width = dsocr_image_width(img),
+                             .height = dsocr_image_height(img), .text = r.text, .text_len = strlen(r.text),
+                             .finish = r.finish, .finish_detail = r.finish_detail, .mode = p->mode,
+                             .grid_w = r.grid_w, .grid_h = r.grid_h, .n_prompt_tokens = r.n_prompt_tokens,
+                             .n_image_tokens = r.n_image_tokens, .n_tokens = r.n_tokens,
+                             .ms_vision = r.ms_vision, .ms_prefill = r.ms_prefill, .ms_decode = r.ms_decode};
+        if (ds_output_add_page(out, &po, &err)) rc = (cli_fail(&err), -1);
+    }
+    if (!strcmp(st->format, "raw")) {
+        fputs(is_pdf ? DS_PAGE_SPLIT : "\n", stdout);
+    } else if (!strcmp(st->format, "md") || !strcmp(st->format, "text")) {
+        char *txt = NULL;
+        size_t len = 0;
+        dsocr_status s = !strcmp(st->format, "md")
+                             ? ds_markdown_rewrite(r.text, strlen(r.text), is_pdf ? page : -1, &txt, &len, &err)
+                             : ds_markdown_plain(r.text, strlen(r.text), &txt, &len, &err);
+        if (s) rc = (cli_fail(&err), -1);
+        else {
+            size_t b, n;
+            ds_markdown_strip(txt, len, &b, &n);
+            fwrite(txt + b, 1, n, stdout);
+            fputs(is_pdf ? DS_PAGE_SPLIT : "\n", stdout);
+        }
+        free(txt);
+    }
+    fflush(stdout);
+    st->pages_done++;
+    if (!st->quiet) {
+        if (st->tty) fputs("\r\033[K", stderr);
+        if (!st->tty || st->verbose)
+            fprintf(stderr, "dsocr: %s%s%.0d: %d tokens (%s%s%s), %.1f s, %.1f tokens/s\n", st->input,
+                    is_pdf ? " page " : "", is_pdf ? page + 1 : 0, r.n_tokens, finish_name(r.finish),
+                    r.finish_detail[0] ? ": " : "", r.finish_detail, (now_ms() - st->t_page) / 1e3,
+                    r.ms_decode > 0 ? r.n_tokens * 1e3 / r.ms_decode : 0.0);
+        if (st->verbose)
+            fprintf(stderr, "dsocr:   %dx%d, grid %dx%d, %d prompt tokens (%d image); vision %.0f ms, "
+                    "prefill %.0f ms, decode %.0f ms\n", dsocr_image_width(img), dsocr_image_height(img),
+                    r.grid_w, r.grid_h, r.n_prompt_tokens, r.n_image_tokens, r.ms_vision, r.ms_prefill, r.ms_decode);
+    }
+    dsocr_result_free(&r);
+    return rc;
+}
+
+static void output_dir_for(const char *base, const char *input, int n_jobs, int job_index, char *out, size_t n) {
+    if (n_jobs == 1) { snprintf(out, n, "%s", base); return; }
+    const char *name = strrchr(input, '/');
+    name = name ? name + 1 : input;
+    char stem[256];
+    ds_output_sanitize(name, stem, sizeof stem);
+    char *dot = strrchr(stem, '.');
+    if (dot && dot != stem) *dot = 0;
+    /* inputs of the same name in different folders get the job number as well */
+    snprintf(out, n, "%s/%s-%03d", base, stem, job_index + 1);
+}
+
+static int file_exists(const char *dir, const char *name) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* Returns 0 ok, -1 failed, -2 interrupted. */
+static int run_input(dsocr_model *m, const dsocr_params *p, run_state *st, const job *jb, const char *out_dir,
+                     const char *pages_spec, float dpi, totals *tot) {
+    dsocr_error err;
+    ds_output *out = NULL;
+    char tmp_dir[64] = "";
+    const char *dir = out_dir;
+    if (!dir && !strcmp(st->format, "json")) {  /* JSON to stdout goes through a scratch folder */
+        snprintf(tmp_dir, sizeof tmp_dir, "/tmp/dsocr-json-XXXXXX");
+        if (!mkdtemp(tmp_dir)) return cli_error("cannot create a scratch folder: %s", strerror(errno)), -1;
+        dir = tmp_dir;
+    }
+    const char *base = strrchr(jb->path, '/');
+    base = base ? base + 1 : jb->path;
+    if (dir && ds_output_open(dir, base, jb->is_pdf, NULL, &out, &err)) return cli_fail(&err), -1;
+    st->input = jb->path;
+    int rc = 0;
+    if (jb->is_pdf) {
+        ds_pdf *pdf = NULL;
+        int *pages = NULL, n_pages = 0;
+        if (ds_pdf_open_file(jb->path, NULL, &pdf, &err) ||
+            ds_pdf_parse_pages(pages_spec ? pages_spec : "", ds_pdf_page_count(pdf), &pages, &n_pages, &err)) {
+            rc = (cli_fail(&err), -1);
+        } else {
+            st->pages_total += n_pages - 1;  /* the job was counted as one page */
+            st->page_count = n_pages;
+            for (int i = 0; i < n_pages && !rc; i++) {
+                uint8_t *rgb = NULL;
+                int w, h;
+                dsocr_image *img = NULL;
+                st->page_index = pages[i];
+                if (ds_pdf_render_page(pdf, pages[i], dpi, 0, &rgb, &w, &h, &err) ||
+                    dsocr_image_from_rgb(rgb, w, h, &img, &err)) {
+                    rc = (cli_error("%s page %d: %s", jb->path, pages[i] + 1, err.message), -1);
+                } else {
+                    rc = run_page(m, p, st, out, img, pages[i], 1, tot);
+                }
+                dsocr_image_free(img);
+                free(rgb);
+            }
+        }
+        free(pages);
+        ds_pdf_close(pdf);
+    } else {
+        dsocr_image *img = NULL;
+        st->page_count = 1;
+        st->page_index = 0;
+        if (dsocr_image_load_file(jb->path, 0, &img, &err)) rc = (cli_fail(&err), -1);
+        else rc = run_page(m, p, st, out, img, 0, 0, tot);
+        dsocr_image_free(img);
+    }
+    /* result.json is written last: its presence marks a complete output folder */
+    if (out && rc == 0) {
+        if (ds_output_finish(out, &err)) rc = (cli_fail(&err), -1);
+        else if (!out_dir) {
+            char path[128];
+            snprintf(path, sizeof path, "%s/result.json", tmp_dir);
+            FILE *f = fopen(path, "rb");
+            int c;
+            if (f) { while ((c = fgetc(f)) != EOF) putchar(c); fclose(f); }
+        }
+    }
+    ds_output_free(out);
+    if (tmp_dir[0]) {
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
+        if (system(cmd) != 0) cli_error("could not remove %s", tmp_dir);
+    }
+    return rc;
 }
 
 int dsocr_cmd_ocr(int argc, char **argv) {
     enum { O_MODE = 256, O_MAX_CROPS, O_TASK, O_PROMPT, O_REF, O_MAX_TOKENS, O_TEMP, O_TOP_P, O_TOP_K,
-           O_SEED, O_NGRAM, O_NGRAM_WINDOW, O_NO_LOOP };
+           O_SEED, O_NGRAM, O_NGRAM_WINDOW, O_NO_LOOP, O_FORMAT, O_PAGES, O_DPI, O_RESUME, O_OFFLINE };
     static const struct option longopts[] = {
         {"model", required_argument, 0, 'm'}, {"threads", required_argument, 0, 't'},
         {"mode", required_argument, 0, O_MODE}, {"max-crops", required_argument, 0, O_MAX_CROPS},
@@ -87,15 +430,18 @@ int dsocr_cmd_ocr(int argc, char **argv) {
         {"temperature", required_argument, 0, O_TEMP}, {"top-p", required_argument, 0, O_TOP_P},
         {"top-k", required_argument, 0, O_TOP_K}, {"seed", required_argument, 0, O_SEED},
         {"ngram", required_argument, 0, O_NGRAM}, {"ngram-window", required_argument, 0, O_NGRAM_WINDOW},
-        {"no-loop-detect", no_argument, 0, O_NO_LOOP}, {"verbose", no_argument, 0, 'v'},
-        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    const char *model = "deepseek-ai/DeepSeek-OCR";
+        {"no-loop-detect", no_argument, 0, O_NO_LOOP}, {"output", required_argument, 0, 'o'},
+        {"format", required_argument, 0, O_FORMAT}, {"pages", required_argument, 0, O_PAGES},
+        {"dpi", required_argument, 0, O_DPI}, {"resume", no_argument, 0, O_RESUME},
+        {"offline", no_argument, 0, O_OFFLINE}, {"verbose", no_argument, 0, 'v'},
+        {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    const char *model = NULL, *out_dir = NULL, *format = NULL, *pages = NULL;
     dsocr_params p = dsocr_default_params();
     dsocr_load_params lp = dsocr_load_default_params();
-    int verbose = 0, c;
+    int verbose = 0, quiet = 0, resume = 0, dpi_i = 144, c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":m:t:vh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":m:t:o:vqh", longopts, NULL)) != -1) {
         switch (c) {
         case 'm': model = optarg; break;
         case 't': if (cli_parse_int("--threads", optarg, 0, 1024, &lp.n_threads)) return 2; break;
@@ -112,40 +458,97 @@ int dsocr_cmd_ocr(int argc, char **argv) {
         case O_NGRAM: if (cli_parse_int("--ngram", optarg, 0, 1000, &p.ngram_size)) return 2; break;
         case O_NGRAM_WINDOW: if (cli_parse_int("--ngram-window", optarg, 0, 1 << 20, &p.ngram_window)) return 2; break;
         case O_NO_LOOP: p.loop_detect = 0; break;
+        case 'o': out_dir = optarg; break;
+        case O_FORMAT: format = optarg; break;
+        case O_PAGES: pages = optarg; break;
+        case O_DPI: if (cli_parse_int("--dpi", optarg, 18, 1200, &dpi_i)) return 2; break;
+        case O_RESUME: resume = 1; break;
+        case O_OFFLINE: lp.offline = 1; break;
         case 'v': verbose = 1; break;
+        case 'q': quiet = 1; break;
         case 'h': fputs(ocr_help, stdout); return 0;
         case ':': return cli_error("%s needs a value (see dsocr ocr --help)", argv[optind - 1]), 2;
         default: return cli_error("unknown option '%s' (see dsocr ocr --help)", argv[optind - 1]), 2;
         }
     }
     if (optind >= argc) return cli_error("no input file (see dsocr ocr --help)"), 2;
+    if (!format) format = out_dir ? "none" : "raw";
+    if (strcmp(format, "raw") && strcmp(format, "md") && strcmp(format, "text") && strcmp(format, "json") &&
+        strcmp(format, "none"))
+        return cli_error("--format: '%s' is not one of raw, md, text, json, none", format), 2;
     if (p.task == DSOCR_TASK_LOCATE && !p.ref && !p.prompt)
         return cli_error("--task locate needs --ref TEXT, the thing to find"), 2;
+    if (p.prompt && !strstr(p.prompt, "<image>"))
+        return cli_error("--prompt must contain <image> where the image goes, e.g. '<image>\\nFree OCR.'"), 2;
+    if (resume && !out_dir) return cli_error("--resume needs -o DIR (it skips inputs whose output is complete)"), 2;
+    if (!model) model = getenv("DSOCR_MODEL") ? getenv("DSOCR_MODEL") : "deepseek-ai/DeepSeek-OCR";
 
+    /* Every input is found before the model is loaded: a typo fails fast. */
+    job_list jobs = {0};
+    int rc = 0;
+    for (int i = optind; i < argc && !rc; i++) rc = add_input(&jobs, argv[i]);
+    if (!rc && jobs.n == 0) rc = cli_error("no images or PDFs found in the inputs given");
+    if (rc) {
+        for (int i = 0; i < jobs.n; i++) free(jobs.items[i].path);
+        free(jobs.items);
+        return 2;
+    }
+    if (out_dir && mkdir(out_dir, 0777) != 0 && errno != EEXIST) {
+        cli_error("-o %s: cannot create the folder: %s", out_dir, strerror(errno));
+        for (int i = 0; i < jobs.n; i++) free(jobs.items[i].path);
+        free(jobs.items);
+        return 1;
+    }
+
+    run_state st = {.tty = isatty(2), .quiet = quiet, .verbose = verbose, .format = format,
+                    .pages_total = jobs.n};
+    lp.progress = on_download;
+    lp.progress_user = &st;
     dsocr_error err;
     dsocr_model *m = NULL;
-    if (dsocr_model_load(model, &lp, &m, &err)) return cli_fail(&err);
-    int failed = 0;
-    for (int i = optind; i < argc; i++) {
-        dsocr_image *img = NULL;
-        if (dsocr_image_load_file(argv[i], 0, &img, &err)) { cli_fail(&err); failed++; continue; }
-        dsocr_result r;
-        if (dsocr_ocr(m, img, &p, print_token, NULL, &r, &err)) {
-            cli_fail(&err);
-            failed++;
-        } else {
-            fputc('\n', stdout);
-            if (verbose)
-                fprintf(stderr, "dsocr: %s: %dx%d, grid %dx%d, %d prompt tokens (%d image), %d generated; "
-                        "vision %.0f ms, prefill %.0f ms, decode %.0f ms (%.2f tokens/s); finish %s\n",
-                        argv[i], dsocr_image_width(img), dsocr_image_height(img), r.grid_w, r.grid_h,
-                        r.n_prompt_tokens, r.n_image_tokens, r.n_tokens, r.ms_vision, r.ms_prefill,
-                        r.ms_decode, r.ms_decode > 0 ? r.n_tokens * 1000.0 / r.ms_decode : 0.0,
-                        r.finish == DSOCR_FINISH_STOP ? "stop" : r.finish == DSOCR_FINISH_LENGTH ? "length" : "loop");
-            dsocr_result_free(&r);
+    double t_load = now_ms();
+    if (dsocr_model_load(model, &lp, &m, &err)) {
+        if (st.tty && !quiet) fputs("\r\033[K", stderr);
+        for (int i = 0; i < jobs.n; i++) free(jobs.items[i].path);
+        free(jobs.items);
+        return cli_fail(&err);
+    }
+    if (st.tty && !quiet) fputs("\r\033[K", stderr);
+    if (verbose) fprintf(stderr, "dsocr: model %s loaded in %.2f s\n", model, (now_ms() - t_load) / 1e3);
+
+    struct sigaction sa = {0}, old_sa;
+    sa.sa_handler = on_sigint;
+    sigaction(SIGINT, &sa, &old_sa);
+    totals tot = {0};
+    st.t_start = now_ms();
+    for (int i = 0; i < jobs.n && !interrupted; i++) {
+        char dir[4096];
+        if (out_dir) output_dir_for(out_dir, jobs.items[i].path, jobs.n, i, dir, sizeof dir);
+        if (resume && file_exists(dir, "result.json")) {
+            tot.inputs_skipped++;
+            st.pages_done++;
+            if (!quiet) fprintf(stderr, "dsocr: %s: already done in %s, skipped (--resume)\n", jobs.items[i].path, dir);
+            continue;
         }
-        dsocr_image_free(img);
+        int r = run_input(m, &p, &st, &jobs.items[i], out_dir ? dir : NULL, pages, (float)dpi_i, &tot);
+        if (r == -2) break;
+        if (r) tot.inputs_failed++;
+        else tot.inputs_ok++;
+    }
+    sigaction(SIGINT, &old_sa, NULL);
+    if (st.tty && !quiet) fputs("\r\033[K", stderr);
+    if (!quiet || interrupted) {
+        double secs = (now_ms() - st.t_start) / 1e3;
+        fprintf(stderr, "dsocr: %d input%s: %d done, %d failed, %d skipped%s; %d page%s (%d stop, %d length, %d loop); "
+                "%ld tokens in %.1f s (%.1f tokens/s decoding)\n",
+                jobs.n, jobs.n == 1 ? "" : "s", tot.inputs_ok, tot.inputs_failed, tot.inputs_skipped,
+                interrupted ? ", interrupted (the current input's outputs were not finished)" : "", tot.pages,
+                tot.pages == 1 ? "" : "s", tot.finish[0], tot.finish[1], tot.finish[2], st.tokens_total, secs,
+                st.decode_ms_total > 0 ? st.tokens_total * 1e3 / st.decode_ms_total : 0.0);
     }
     dsocr_model_free(m);
-    return failed ? 1 : 0;
+    for (int i = 0; i < jobs.n; i++) free(jobs.items[i].path);
+    free(jobs.items);
+    if (interrupted) return 130;
+    return tot.inputs_failed ? 1 : 0;
 }

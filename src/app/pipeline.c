@@ -6,6 +6,7 @@
  *   5. the loop detector may cut a runaway page (finish = loop) */
 #include "app/pipeline.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -173,6 +174,18 @@ dsocr_status ds_pipeline_run(dsocr_model *m, const dsocr_image *img, const dsocr
     else if (s == DSOCR_ERR_CANCELLED && rc.cancelled)
         s = ds_fail(err, DSOCR_ERR_CANCELLED, "stopped by the token callback after %d tokens", gr.n_ids);
     if (s) goto done;
+    /* the stream holds back an incomplete UTF-8 tail; the full decode shows it as U+FFFD */
+    const char *tail = "";
+    size_t tail_len = 0;
+    if ((s = ds_token_stream_flush(stream, &tail, &tail_len, err))) goto done;
+    if (tail_len > 0 && on_token) {
+        char *t = malloc(tail_len + 1);
+        if (!t) { s = ds_fail(err, DSOCR_ERR_NOMEM, "out of memory"); goto done; }
+        memcpy(t, tail, tail_len);
+        t[tail_len] = 0;
+        on_token(user, -1, t);
+        free(t);
+    }
     double t3 = ds_now_ms();
 
     /* 5. the result: text without EOS, special tokens kept */
@@ -180,6 +193,11 @@ dsocr_status ds_pipeline_run(dsocr_model *m, const dsocr_image *img, const dsocr
     if (n_text > 0 && gr.ids[n_text - 1] == gp.eos_id) n_text--;
     size_t text_len = 0;
     if ((s = ds_tokenizer_decode(m->tok, gr.ids, (size_t)n_text, 0, &out->text, &text_len, err))) goto done;
+    if (gr.finish == DSOCR_FINISH_LOOP && loop_on) {
+        /* keep the text up to the end of the repetition's first copy */
+        if (loop.keep_bytes < text_len) out->text[loop.keep_bytes] = 0;
+        snprintf(out->finish_detail, sizeof out->finish_detail, "%s", loop.reason);
+    }
     out->token_ids = malloc((size_t)(gr.n_ids > 0 ? gr.n_ids : 1) * sizeof *out->token_ids);
     if (!out->token_ids) { s = ds_fail(err, DSOCR_ERR_NOMEM, "out of memory"); goto done; }
     for (int i = 0; i < gr.n_ids; i++) out->token_ids[i] = gr.ids[i];

@@ -1,0 +1,268 @@
+/* kernels: the fast CPU kernels against the reference kernels on larger shapes that
+ * reach every fast path (GEMV with K % 32 != 0, blocked sgemm, multi-block flash
+ * attention with the rel-pos grid split across key blocks, im2col conv), plus the
+ * thread pool itself.
+ *
+ * Tolerance (fast vs reference, which sums in double): per element
+ *   linear / conv: |Δ| <= 2·(K+2)·2^-24·Σ|x·w| (fp32 summation bound)
+ *   attention:     |Δ| <= 2e-5 · max|v|  (outputs are convex combinations of v)
+ *   others:        |Δ| <= 1e-7 + 2e-6 |ref|  (norms 1e-5) */
+#include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/pool.h"
+#include "kernels/ops.h"
+#include "test_util.h"
+
+static uint64_t rng = 777;
+
+static float *rand_buf(size_t n, double scale) {
+    float *p = malloc((n ? n : 1) * sizeof(float));
+    for (size_t i = 0; i < n; i++) p[i] = (float)(tu_rand_normal(&rng) * scale);
+    return p;
+}
+
+static ds_tensor bf16_tensor(int ndim, const int64_t *shape, double scale) {
+    ds_tensor t = {0};
+    t.dtype = DS_BF16;
+    t.ndim = ndim;
+    for (int i = 0; i < ndim; i++) t.shape[i] = shape[i];
+    ds_tensor_set_contiguous(&t);
+    int64_t n = ds_tensor_numel(&t);
+    uint16_t *d = malloc((size_t)n * 2);
+    for (int64_t i = 0; i < n; i++) d[i] = ds_f32_to_bf16((float)(tu_rand_normal(&rng) * scale));
+    t.data = d;
+    return t;
+}
+
+static double max_abs(const float *a, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) m = fmax(m, fabs(a[i]));
+    return m;
+}
+
+/* |fast - ref| <= atol + rtol|ref| everywhere */
+static int close_all(const float *fast, const float *ref, size_t n, double atol, double rtol, double *worst) {
+    *worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)fast[i] - ref[i]);
+        if (!(e <= atol + rtol * fabs(ref[i]))) { *worst = isnan(e) ? INFINITY : fmax(*worst, e); }
+    }
+    return *worst == 0;
+}
+
+/* ---- linear ------------------------------------------------------------------------ */
+
+static void linear_case(ds_backend *fast, ds_backend *ref, int M, int K, int N, int bias) {
+    int64_t ws[2] = {N, K};
+    ds_tensor W = bf16_tensor(2, ws, 0.05);
+    ds_tensor b = bf16_tensor(1, ws, 1.0);
+    float *x = rand_buf((size_t)M * K, 1.0);
+    float *y1 = malloc((size_t)M * N * 4), *y2 = malloc((size_t)M * N * 4);
+    ds_op_linear(fast, y1, x, M, K, &W, bias ? &b : NULL);
+    ds_op_linear(ref, y2, x, M, K, &W, bias ? &b : NULL);
+    /* bound from Σ|x||w| per output, computed on the fly */
+    int bad = 0;
+    const uint16_t *wd = W.data;
+    for (int m = 0; m < M; m++)
+        for (int n = 0; n < N; n++) {
+            double mag = bias ? fabs(ds_bf16_to_f32(((uint16_t *)b.data)[n])) : 0;
+            for (int k = 0; k < K; k++) mag += fabs(x[(size_t)m * K + k] * ds_bf16_to_f32(wd[(size_t)n * K + k]));
+            double tol = 2.0 * (K + 2) / 16777216.0 * mag;
+            if (!(fabs(y1[(size_t)m * N + n] - y2[(size_t)m * N + n]) <= tol)) bad++;
+        }
+    CHECK_MSG(bad == 0, "fast linear M=%d K=%d N=%d bias %d: %d outputs off", M, K, N, bias, bad);
+    free(W.data); free(b.data); free(x); free(y1); free(y2);
+}
+
+/* ---- attention ----------------------------------------------------------------------- */
+
+static void attention_case(ds_backend *fast, ds_backend *ref, int batch, int Lq, int Lk, int H, int hd,
+                           int causal, int q_pos0, int grid_h, int grid_w) {
+    int D = H * hd, row = 3 * D, L = Lq > Lk ? Lq : Lk;
+    float *qkv = rand_buf((size_t)batch * L * row, 1.0);
+    float *o1 = malloc((size_t)batch * Lq * D * 4), *o2 = malloc((size_t)batch * Lq * D * 4);
+    ds_attn_args a = {0};
+    a.q = qkv; a.k = qkv + D; a.v = qkv + 2 * D;
+    a.q_stride = a.k_stride = a.v_stride = row;
+    a.out_stride = D;
+    a.Lq = Lq; a.Lk = Lk; a.n_heads = H; a.head_dim = hd; a.batch = batch;
+    a.q_batch_stride = a.k_batch_stride = a.v_batch_stride = (int64_t)L * row;
+    a.out_batch_stride = (int64_t)Lq * D;
+    a.scale = 1.0f / sqrtf((float)hd);
+    a.causal = causal; a.q_pos0 = q_pos0;
+    float *rh1 = NULL, *rw1 = NULL, *rh2 = NULL, *rw2 = NULL, *Rh = NULL, *Rw = NULL;
+    if (grid_h) {
+        Rh = rand_buf((size_t)(2 * grid_h - 1) * hd, 0.3);
+        Rw = rand_buf((size_t)(2 * grid_w - 1) * hd, 0.3);
+        size_t nh = (size_t)batch * H * Lq * grid_h, nw = (size_t)batch * H * Lq * grid_w;
+        rh1 = malloc(nh * 4); rw1 = malloc(nw * 4); rh2 = malloc(nh * 4); rw2 = malloc(nw * 4);
+        ds_op_relpos(fast, rh1, rw1, a.q, row, a.q_batch_stride, batch, H, hd, grid_h, grid_w, grid_h, grid_w, Rh, Rw);
+        ds_op_relpos(ref, rh2, rw2, a.q, row, a.q_batch_stride, batch, H, hd, grid_h, grid_w, grid_h, grid_w, Rh, Rw);
+        double w1, w2;
+        /* dots of hd terms of size ~0.3: |Δ| <= 1e-5 · hd-scaled magnitude */
+        CHECK_MSG(close_all(rh1, rh2, nh, 1e-5 * sqrt(hd), 1e-5, &w1) && close_all(rw1, rw2, nw, 1e-5 * sqrt(hd), 1e-5, &w2),
+                  "fast relpos %dx%d: worst %.3g %.3g", grid_h, grid_w, w1, w2);
+        a.rel_h = rh2; a.rel_w = rw2; a.kh = grid_h; a.kw = grid_w;
+    }
+    a.out = o1;
+    ds_op_attention(fast, &a);
+    a.out = o2;
+    ds_op_attention(ref, &a);
+    double worst;
+    double vmax = max_abs(qkv, (size_t)batch * L * row);
+    CHECK_MSG(close_all(o1, o2, (size_t)batch * Lq * D, 2e-5 * vmax, 0, &worst),
+              "fast attention batch %d Lq %d Lk %d H %d hd %d causal %d pos0 %d grid %dx%d: worst %.3g",
+              batch, Lq, Lk, H, hd, causal, q_pos0, grid_h, grid_w, worst);
+    free(qkv); free(o1); free(o2); free(rh1); free(rw1); free(rh2); free(rw2); free(Rh); free(Rw);
+}
+
+/* ---- conv ------------------------------------------------------------------------------ */
+
+static void conv_case(ds_backend *fast, ds_backend *ref, int H, int W, int Cin, int Cout, int k, int s, int p) {
+    int64_t ws[4] = {Cout, Cin, k, k};
+    ds_tensor w = bf16_tensor(4, ws, 0.05);
+    int64_t bs[1] = {Cout};
+    ds_tensor b = bf16_tensor(1, bs, 1.0);
+    int Ho = (H + 2 * p - k) / s + 1, Wo = (W + 2 * p - k) / s + 1;
+    float *x = rand_buf((size_t)H * W * Cin, 1.0);
+    float *y1 = malloc((size_t)Ho * Wo * Cout * 4), *y2 = malloc((size_t)Ho * Wo * Cout * 4);
+    ds_op_conv2d(fast, y1, x, H, W, Cin, &w, &b, s, p);
+    ds_op_conv2d(ref, y2, x, H, W, Cin, &w, &b, s, p);
+    /* |x| ~ 1, |w| ~ 0.05: Σ|x·w| <= taps · 0.05 · 4 (loose magnitude bound) */
+    double taps = (double)Cin * k * k, worst;
+    CHECK_MSG(close_all(y1, y2, (size_t)Ho * Wo * Cout, 2.0 * (taps + 2) / 16777216.0 * taps * 0.2, 0, &worst),
+              "fast conv %dx%dx%d -> %d k%d s%d p%d: worst %.3g", H, W, Cin, Cout, k, s, p, worst);
+    free(w.data); free(b.data); free(x); free(y1); free(y2);
+}
+
+/* ---- elementwise and norms --------------------------------------------------------------- */
+
+static void elementwise(ds_backend *fast, ds_backend *ref) {
+    size_t n = 100003;
+    float *x = rand_buf(n, 4.0), *g = rand_buf(n, 1.0), *a1 = malloc(n * 4), *a2 = malloc(n * 4);
+    double worst;
+    for (int op = 0; op < 4; op++) {
+        memcpy(a1, x, n * 4);
+        memcpy(a2, x, n * 4);
+        switch (op) {
+        case 0: ds_op_gelu_erf(fast, a1, n); ds_op_gelu_erf(ref, a2, n); break;
+        case 1: ds_op_quick_gelu(fast, a1, n); ds_op_quick_gelu(ref, a2, n); break;
+        case 2: ds_op_silu(fast, a1, n); ds_op_silu(ref, a2, n); break;
+        default: ds_op_silu_mul(fast, a1, a1, g, n); ds_op_silu_mul(ref, a2, a2, g, n); break;
+        }
+        CHECK_MSG(close_all(a1, a2, n, 1e-7, 2e-6, &worst), "fast activation %d: worst %.3g", op, worst);
+    }
+    int rows = 37, dims[3] = {768, 1280, 1000};
+    for (int d = 0; d < 3; d++) {
+        int dim = dims[d];
+        int64_t sh[1] = {dim};
+        ds_tensor w = bf16_tensor(1, sh, 1.0), b = bf16_tensor(1, sh, 1.0);
+        ds_op_layernorm(fast, a1, x, rows, dim, &w, &b, 1e-6f);
+        ds_op_layernorm(ref, a2, x, rows, dim, &w, &b, 1e-6f);
+        CHECK_MSG(close_all(a1, a2, (size_t)rows * dim, 1e-5, 1e-5, &worst), "fast layernorm %d: %.3g", dim, worst);
+        ds_op_layernorm(fast, a1, x, rows, dim, NULL, NULL, 1e-5f);
+        ds_op_layernorm(ref, a2, x, rows, dim, NULL, NULL, 1e-5f);
+        CHECK_MSG(close_all(a1, a2, (size_t)rows * dim, 1e-5, 1e-5, &worst), "fast layernorm no affine %d: %.3g", dim, worst);
+        ds_op_rmsnorm(fast, a1, x, rows, dim, &w, 1e-6f);
+        ds_op_rmsnorm(ref, a2, x, rows, dim, &w, 1e-6f);
+        CHECK_MSG(close_all(a1, a2, (size_t)rows * dim, 1e-6, 1e-5, &worst), "fast rmsnorm %d: %.3g", dim, worst);
+        memcpy(a1, x, (size_t)rows * dim * 4);
+        memcpy(a2, x, (size_t)rows * dim * 4);
+        for (int i = 0; i < dim; i += 5) a1[dim + i] = a2[dim + i] = -INFINITY;
+        ds_op_softmax(fast, a1, rows, dim);
+        ds_op_softmax(ref, a2, rows, dim);
+        CHECK_MSG(close_all(a1, a2, (size_t)rows * dim, 1e-8, 1e-5, &worst), "fast softmax %d: %.3g", dim, worst);
+        free(w.data); free(b.data);
+    }
+    free(x); free(g); free(a1); free(a2);
+}
+
+/* ---- pool --------------------------------------------------------------------------------- */
+
+typedef struct { atomic_int *hits; ds_pool *pool; atomic_int nested_ok; } pool_ctx;
+
+static void count_task(void *ctx, int64_t i0, int64_t i1, int tid) {
+    pool_ctx *c = ctx;
+    (void)tid;
+    for (int64_t i = i0; i < i1; i++) atomic_fetch_add(&c->hits[i], 1);
+}
+
+static void inner_task(void *ctx, int64_t i0, int64_t i1, int tid) {
+    (void)ctx; (void)i0; (void)i1; (void)tid;
+}
+
+static void nested_task(void *ctx, int64_t i0, int64_t i1, int tid) {
+    pool_ctx *c = ctx;
+    (void)tid;
+    ds_pool_for(c->pool, 100, 1, inner_task, NULL);   /* must run inline, not deadlock */
+    for (int64_t i = i0; i < i1; i++) atomic_fetch_add(&c->hits[i], 1);
+    atomic_store(&c->nested_ok, 1);
+}
+
+static void test_pool(void) {
+    CHECK(ds_physical_cores() >= 1);
+    for (int nt = 1; nt <= 3; nt++) {
+        ds_pool *p;
+        dsocr_error err;
+        CHECK(ds_pool_new(nt, &p, &err) == DSOCR_OK);
+        CHECK_EQ_INT(ds_pool_threads(p), nt);
+        static const int64_t ns[] = {0, 1, 7, 1000, 100003};
+        for (int t = 0; t < 5; t++)
+            for (int64_t grain = 1; grain <= 4096; grain *= 64) {
+                int64_t n = ns[t];
+                atomic_int *hits = calloc((size_t)n + 1, sizeof *hits);
+                pool_ctx c = {hits, p, 0};
+                ds_pool_for(p, n, grain, count_task, &c);
+                int ok = 1;
+                for (int64_t i = 0; i < n; i++) ok &= atomic_load(&hits[i]) == 1;
+                CHECK_MSG(ok, "pool %d threads: n=%lld grain=%lld covers each index once", nt, (long long)n, (long long)grain);
+                free(hits);
+            }
+        atomic_int *hits = calloc(64, sizeof *hits);
+        pool_ctx c = {hits, p, 0};
+        for (int rep = 0; rep < 200; rep++) ds_pool_for(p, 64, 1, nested_task, &c);   /* many quick jobs */
+        int ok = 1;
+        for (int i = 0; i < 64; i++) ok &= atomic_load(&hits[i]) == 200;
+        CHECK_MSG(ok && atomic_load(&c.nested_ok), "pool %d threads: nested calls run inline", nt);
+        free(hits);
+        ds_pool_free(p);
+    }
+    ds_pool *p;
+    CHECK(ds_pool_new(0, &p, NULL) == DSOCR_OK);
+    CHECK_EQ_INT(ds_pool_threads(p), ds_physical_cores());
+    ds_pool_free(p);
+    ds_pool_for(NULL, 10, 1, inner_task, NULL);
+}
+
+int main(void) {
+    dsocr_error err;
+    ds_backend *fast = NULL, *ref = NULL;
+    CHECK(ds_backend_cpu_new(0, &fast, &err) == DSOCR_OK);
+    CHECK(ds_backend_ref_new(0, &ref, &err) == DSOCR_OK);
+    if (!fast || !ref) return tu_done("test_kernels_fast");
+    printf("fast: %s, reference: %s\n", ds_backend_name(fast), ds_backend_name(ref));
+    test_pool();
+    /* GEMV (M < 16) and sgemm paths; K % 32 != 0; N % 4 != 0 */
+    static const int lin[][3] = {{1, 1280, 517}, {2, 1000, 301}, {4, 96, 1029}, {7, 1283, 130}, {15, 640, 257},
+                                 {16, 640, 257}, {64, 1280, 300}, {200, 768, 1100}, {3, 31, 7}};
+    for (size_t i = 0; i < sizeof lin / sizeof lin[0]; i++) linear_case(fast, ref, lin[i][0], lin[i][1], lin[i][2], (int)(i & 1));
+    /* flash attention: several query and key blocks */
+    attention_case(fast, ref, 1, 600, 600, 2, 64, 0, 0, 24, 25);     /* relpos, key blocks split a grid row */
+    attention_case(fast, ref, 3, 196, 196, 2, 64, 0, 0, 14, 14);     /* windows */
+    attention_case(fast, ref, 1, 300, 1100, 2, 128, 1, 800, 0, 0);   /* causal, q_pos0, 3 key blocks */
+    attention_case(fast, ref, 1, 1, 1100, 3, 128, 1, 1099, 0, 0);    /* decode */
+    attention_case(fast, ref, 1, 520, 520, 1, 64, 1, 0, 0, 0);       /* causal prefill */
+    attention_case(fast, ref, 2, 257, 257, 2, 64, 0, 0, 0, 0);       /* CLIP-like */
+    /* conv paths */
+    conv_case(fast, ref, 64, 48, 3, 32, 16, 16, 0);
+    conv_case(fast, ref, 17, 15, 40, 24, 3, 1, 1);
+    conv_case(fast, ref, 17, 15, 40, 24, 3, 2, 1);
+    conv_case(fast, ref, 9, 11, 70, 33, 1, 1, 0);
+    elementwise(fast, ref);
+    ds_backend_free(fast);
+    ds_backend_free(ref);
+    return tu_done("test_kernels_fast");
+}
