@@ -29,3 +29,7 @@ foreach(img small_text_300x200 portrait_page_850x1100 wide_banner_1600x500 squar
     endif()
   endforeach()
 endforeach()
+
+ds_test(NAME test_cli SOURCES test_cli.c LAYERS core TIMEOUT 600)
+set_tests_properties(test_cli PROPERTIES LABELS "cli")
+add_dependencies(test_cli dsocr)
