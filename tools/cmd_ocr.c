@@ -258,6 +258,21 @@ static int on_download(void *user, const char *file, uint64_t done, uint64_t tot
     return interrupted;
 }
 
+/* Resident memory in MB from /proc/self/status: current (VmRSS) and peak (VmHWM).
+ * Mapped weights count once they are touched. */
+static void memory_mb(double *rss, double *peak) {
+    *rss = *peak = 0;
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return;
+    char line[256];
+    long kb;
+    while (fgets(line, sizeof line, f)) {
+        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1) *rss = kb / 1024.0;
+        if (sscanf(line, "VmHWM: %ld kB", &kb) == 1) *peak = kb / 1024.0;
+    }
+    fclose(f);
+}
+
 /* ---- one input ------------------------------------------------------------------ */
 
 typedef struct totals {
@@ -320,10 +335,15 @@ static int run_page(dsocr_model *m, const dsocr_params *p, run_state *st, ds_out
                     is_pdf ? " page " : "", is_pdf ? page + 1 : 0, r.n_tokens, finish_name(r.finish),
                     r.finish_detail[0] ? ": " : "", r.finish_detail, (now_ms() - st->t_page) / 1e3,
                     r.ms_decode > 0 ? r.n_tokens * 1e3 / r.ms_decode : 0.0);
-        if (st->verbose)
+        if (st->verbose) {
+            double rss, peak;
+            memory_mb(&rss, &peak);
             fprintf(stderr, "dsocr:   %dx%d, grid %dx%d, %d prompt tokens (%d image); vision %.0f ms, "
-                    "prefill %.0f ms, decode %.0f ms\n", dsocr_image_width(img), dsocr_image_height(img),
-                    r.grid_w, r.grid_h, r.n_prompt_tokens, r.n_image_tokens, r.ms_vision, r.ms_prefill, r.ms_decode);
+                    "prefill %.0f ms (%.1f tokens/s), decode %.0f ms; resident %.0f MB (peak %.0f MB)\n",
+                    dsocr_image_width(img), dsocr_image_height(img), r.grid_w, r.grid_h, r.n_prompt_tokens,
+                    r.n_image_tokens, r.ms_vision, r.ms_prefill,
+                    r.ms_prefill > 0 ? r.n_prompt_tokens * 1e3 / r.ms_prefill : 0.0, r.ms_decode, rss, peak);
+        }
     }
     dsocr_result_free(&r);
     return rc;

@@ -45,10 +45,16 @@ struct ds_backend {
     ds_kernels k;
     char name[96];
     float **scratch;          /* [n_threads][DS_SCRATCH_FLOATS], 64-byte aligned */
+    float *work;              /* shared buffer of large ops (conv im2col), grown on demand */
+    size_t work_floats;
     struct ds_profile *profile; /* per-op timing (kernels/profile.h); NULL = off */
 };
 
 static inline float *ds_scratch(ds_backend *be, int tid) { return be->scratch[tid]; }
+
+/* be->work with room for n floats (kept for the next call: fresh pages are slow),
+ * or NULL when it cannot grow; the caller then takes a path that needs no buffer. */
+float *ds_backend_work(ds_backend *be, size_t n);
 
 /* Fills k with the scalar reference kernels (kernels/ref). */
 void ds_kernels_ref(ds_kernels *k);

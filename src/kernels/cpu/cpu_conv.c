@@ -1,7 +1,6 @@
 /* Fast conv2d as GEMM: 1x1 stride-1 convolutions are a linear over the pixels as they
  * are; others gather patches (im2col, chunks of output rows) into a buffer laid out as
  * the weight's rows [Cin, kh, kw], then run the fast linear on them. */
-#include <stdlib.h>
 #include <string.h>
 
 #include "kernels/cpu/cpu.h"
@@ -56,7 +55,7 @@ void ds_cpu_conv2d(ds_backend *be, float *y, const float *x, int H, int W, int C
     int rows = (int)(IM2COL_MAX_FLOATS / ((size_t)Wo * taps));
     if (rows < 1) rows = 1;
     if (rows > Ho) rows = Ho;
-    float *A = malloc((size_t)rows * Wo * taps * sizeof(float));
+    float *A = ds_backend_work(be, (size_t)rows * Wo * taps);
     if (!A) {   /* ops cannot fail: the reference needs no buffer */
         ds_ref_conv2d(be, y, x, H, W, Cin, w, b, stride, pad);
         return;
@@ -68,5 +67,4 @@ void ds_cpu_conv2d(ds_backend *be, float *y, const float *x, int H, int W, int C
         ds_pool_for(be->pool, n_pix, 16, im2col_task, &J);
         ds_cpu_linear(be, y + (size_t)oy0 * Wo * Cout, A, (int)n_pix, taps, &w2, b, 0, Cout);
     }
-    free(A);
 }

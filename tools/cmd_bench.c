@@ -1,0 +1,970 @@
+/* dsocr bench: speed and memory of the model on this machine, next to the machine's
+ * own limits measured in the same run (docs/PERFORMANCE.md explains every number).
+ *
+ *   per mode:  preprocessing, DeepEncoder (whole image, real code path), prefill,
+ *              decode over forced tokens, time to first token
+ *   per view:  SAM, CLIP and projector ms, from the stage functions the encoder calls
+ *   machine:   memory read bandwidth (streaming read), BLAS sgemm GFLOP/s
+ *   ratios:    decode bytes moved per second / bandwidth, vision GFLOP/s / sgemm GFLOP/s
+ *   memory:    peak and current resident set after the encode + prefill + decode runs
+ *   --ops:     per-op profile of the vision, prefill and decode phases
+ *
+ * Runs on real weights or, by default, on a cached full-size random checkpoint made by
+ * the generator (dsocr mkmodel): speed does not depend on the weight values, and forced
+ * tokens keep the decode length independent of what the model would generate. */
+#include <cblas.h>
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <immintrin.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "app/pipeline.h"
+#include "cli.h"
+#include "commands.h"
+#include "core/pool.h"
+#include "kernels/profile.h"
+#include "text/prompt.h"
+
+/* OpenBLAS's thread control (openblas_config.h is not always installed with cblas.h). */
+void openblas_set_num_threads(int n);
+int openblas_get_num_threads(void);
+
+static const char *bench_help =
+    "Usage: dsocr bench [-m MODEL] [options]\n"
+    "\n"
+    "Measures the model on this machine and, in the same run, the machine's limits:\n"
+    "vision ms per view (SAM, CLIP, projector), prefill and decode tokens/s, time to\n"
+    "first token, peak memory, memory read bandwidth and sgemm GFLOP/s, with the ratios\n"
+    "decode bytes/s over bandwidth and vision GFLOP/s over sgemm GFLOP/s.\n"
+    "  -m, --model DIR        checkpoint folder (default: a full-size random checkpoint\n"
+    "                         cached in $XDG_CACHE_HOME/dsocr/random-full or\n"
+    "                         ~/.cache/dsocr/random-full, generated there when missing)\n"
+    "  --tokenizer-from DIR   tokenizer for a generated checkpoint (default\n"
+    "                         ../shared/golden/tiny-model or ../../shared/golden/tiny-model)\n"
+    "  --modes LIST           comma-separated of tiny, small, base, large, gundam, or all\n"
+    "                         (default tiny,base,gundam)\n"
+    "  --decode-tokens N      forced tokens decoded after each prefill (default 64)\n"
+    "  --runs N               encode and prefill N times per mode, report the best (default 1)\n"
+    "  --threads N            compute threads (default: one per physical core)\n"
+    "  --json FILE            also write the results as JSON (- = stdout, table to stderr)\n"
+    "  --ops                  per-op profile of the vision, prefill and decode phases\n"
+    "  --bw-mb N              buffer of the bandwidth test in MiB (default 1024)\n"
+    "  --sgemm-n N            matrix side of the sgemm test (default 2048)\n"
+    "The page is a synthetic 1240x1754 (A4 at 150 dpi) image; the prompt is the markdown task.\n"
+    "Example:\n"
+    "  dsocr bench --modes gundam --json bench.json --ops\n";
+
+#define PAGE_W 1240
+#define PAGE_H 1754
+#define MAX_MODES 5
+
+static const char *mode_names[MAX_MODES] = {"tiny", "small", "base", "large", "gundam"};
+
+/* ---- small helpers ---------------------------------------------------------------- */
+
+static double mib(double bytes) { return bytes / (1024.0 * 1024.0); }
+
+/* "model name" of /proc/cpuinfo, or "unknown CPU". */
+static void cpu_model(char *out, size_t n) {
+    snprintf(out, n, "unknown CPU");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "model name", 10)) continue;
+        char *v = strchr(line, ':');
+        if (!v) break;
+        v++;
+        while (*v == ' ' || *v == '\t') v++;
+        v[strcspn(v, "\n")] = 0;
+        snprintf(out, n, "%s", v);
+        break;
+    }
+    fclose(f);
+}
+
+/* A "Key:   N kB" field of /proc/self/status in bytes; -1 when absent. */
+static double proc_status_bytes(const char *key) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return -1;
+    char line[256];
+    double v = -1;
+    size_t kl = strlen(key);
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, key, kl) && line[kl] == ':') {
+            v = strtod(line + kl + 1, NULL) * 1024.0;
+            break;
+        }
+    fclose(f);
+    return v;
+}
+
+/* Total size of the *.safetensors files of a folder. */
+static double checkpoint_bytes(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    double total = 0;
+    struct dirent *e;
+    char path[4400];
+    while ((e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (n < 12 || strcmp(e->d_name + n - 12, ".safetensors")) continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (stat(path, &st) == 0) total += (double)st.st_size;
+    }
+    closedir(d);
+    return total;
+}
+
+static int file_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* mkdir -p */
+static int make_dirs(const char *path) {
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* ---- machine limits: memory read bandwidth ---------------------------------------- */
+
+typedef struct bw_job {
+    const uint64_t *p;
+    size_t n;        /* uint64 words */
+    uint64_t sum;    /* kept so the reads cannot be optimised away */
+} bw_job;
+
+__attribute__((target("avx2")))
+static uint64_t read_avx2(const uint64_t *p, size_t n) {
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {   /* 128 bytes per step, four independent chains */
+        a0 = _mm256_add_epi64(a0, _mm256_load_si256((const __m256i *)(p + i)));
+        a1 = _mm256_add_epi64(a1, _mm256_load_si256((const __m256i *)(p + i + 4)));
+        a2 = _mm256_add_epi64(a2, _mm256_load_si256((const __m256i *)(p + i + 8)));
+        a3 = _mm256_add_epi64(a3, _mm256_load_si256((const __m256i *)(p + i + 12)));
+    }
+    a0 = _mm256_add_epi64(_mm256_add_epi64(a0, a1), _mm256_add_epi64(a2, a3));
+    uint64_t lanes[4];
+    _mm256_storeu_si256((__m256i *)lanes, a0);
+    uint64_t s = lanes[0] + lanes[1] + lanes[2] + lanes[3];
+    for (; i < n; i++) s += p[i];
+    return s;
+}
+
+static uint64_t read_scalar(const uint64_t *p, size_t n) {
+    uint64_t s[8] = {0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) s[j] += p[i + j];
+    for (; i < n; i++) s[0] += p[i];
+    return s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
+}
+
+static int have_avx2;
+
+static void *bw_thread(void *arg) {
+    bw_job *j = arg;
+    j->sum = have_avx2 ? read_avx2(j->p, j->n) : read_scalar(j->p, j->n);
+    return NULL;
+}
+
+/* Reads `bytes` with n_threads threads (each its own slice), best of `runs`, in GB/s.
+ * The buffer is written first so that page faults are not timed. */
+static double measure_bandwidth(size_t bytes, int n_threads, int runs) {
+    have_avx2 = __builtin_cpu_supports("avx2");
+    bytes &= ~(size_t)4095;
+    uint64_t *buf = aligned_alloc(4096, bytes);
+    if (!buf) return 0;
+    memset(buf, 1, bytes);
+    if (n_threads > 64) n_threads = 64;
+    size_t words = bytes / 8, per = (words / (size_t)n_threads) & ~(size_t)15;
+    bw_job jobs[64];
+    pthread_t th[64];
+    double best = 0;
+    uint64_t sink = 0;
+    for (int r = 0; r < runs; r++) {
+        double t0 = ds_now_ms();
+        int started[64] = {0};
+        for (int t = 0; t < n_threads; t++) {
+            jobs[t] = (bw_job){buf + (size_t)t * per, t == n_threads - 1 ? words - (size_t)t * per : per, 0};
+            if (t > 0) started[t] = pthread_create(&th[t], NULL, bw_thread, &jobs[t]) == 0;
+            if (t > 0 && !started[t]) bw_thread(&jobs[t]);   /* no thread: read it here */
+        }
+        bw_thread(&jobs[0]);
+        for (int t = 1; t < n_threads; t++)
+            if (started[t]) pthread_join(th[t], NULL);
+        double ms = ds_now_ms() - t0;
+        for (int t = 0; t < n_threads; t++) sink += jobs[t].sum;
+        double gbs = (double)bytes / (ms * 1e6);
+        if (gbs > best) best = gbs;
+    }
+    free(buf);
+    if (sink == 42) fputc(' ', stderr);   /* uses the sums */
+    return best;
+}
+
+/* ---- machine limits: sgemm ------------------------------------------------------ */
+
+/* C = A·B for n x n floats with n_threads BLAS threads, best of `runs`, in GFLOP/s. */
+static double measure_sgemm(int n, int n_threads, int runs) {
+    size_t nn = (size_t)n * n;
+    float *a = malloc(nn * sizeof *a), *b = malloc(nn * sizeof *b), *c = malloc(nn * sizeof *c);
+    double best = 0;
+    if (a && b && c) {
+        for (size_t i = 0; i < nn; i++) {
+            a[i] = (float)((i * 7 % 13) - 6) * 0.1f;
+            b[i] = (float)((i * 5 % 11) - 5) * 0.1f;
+            c[i] = 0;
+        }
+        int saved = openblas_get_num_threads();
+        openblas_set_num_threads(n_threads);
+        for (int r = 0; r <= runs; r++) {   /* the first call warms up */
+            double t0 = ds_now_ms();
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+            double ms = ds_now_ms() - t0;
+            double gf = 2.0 * n * (double)n * n / (ms * 1e6);
+            if (r > 0 && gf > best) best = gf;
+        }
+        openblas_set_num_threads(saved);   /* the backend runs BLAS single-threaded per block */
+    }
+    free(a);
+    free(b);
+    free(c);
+    return best;
+}
+
+/* ---- analytic cost model ---------------------------------------------------------- */
+
+/* FLOP (2 per multiply-add) of the matrix work of one view: linear layers, convs,
+ * attention (q·kᵀ and p·v) and SAM's relative-position terms, including the padding
+ * tokens of the windowed blocks. Elementwise ops and norms are not counted. */
+typedef struct view_flop {
+    double sam, clip, proj;
+} view_flop;
+
+static int conv_out(int in, int k, int stride, int pad) { return (in + 2 * pad - k) / stride + 1; }
+
+static view_flop vision_flop(const ds_config *cfg, const ds_projector_weights *pw, int side) {
+    view_flop f = {0, 0, 0};
+    const ds_sam_config *s = &cfg->sam;
+    const double C = s->width, M = s->mlp_dim, Cn = s->neck_channels;
+    const double D2 = s->downsample_channels[0], D3 = s->downsample_channels[1];
+    const int T = side / s->patch_size, ws = s->window_size, Tp = (T + ws - 1) / ws * ws;
+    const double L = (double)T * T;
+    f.sam = 2.0 * L * C * 3 * s->patch_size * s->patch_size;                    /* patch embed */
+    for (int i = 0; i < s->layers; i++) {
+        const int global = ds_sam_is_global(s, i);
+        const double rows = global ? L : (double)Tp * Tp;                       /* padded windows */
+        const double Lk = global ? L : (double)ws * ws, S = global ? T : ws;
+        f.sam += 2.0 * rows * C * 3 * C        /* qkv */
+               + 2.0 * rows * C * 2 * S        /* rel-pos terms, all heads */
+               + 4.0 * rows * Lk * C           /* q·kᵀ and p·v */
+               + 2.0 * rows * C * C            /* out proj */
+               + 4.0 * L * C * M;              /* lin1 + lin2 */
+    }
+    const int T2 = conv_out(T, 3, 2, 1), g = conv_out(T2, 3, 2, 1);
+    f.sam += 2.0 * L * C * Cn + 2.0 * L * Cn * Cn * 9                           /* neck */
+           + 2.0 * T2 * T2 * D2 * Cn * 9 + 2.0 * g * g * D3 * D2 * 9;           /* net_2, net_3 */
+
+    const ds_clip_config *c = &cfg->clip;
+    const double rows = (double)g * g + 1, Cc = c->width, F = c->ffn_hidden_size;
+    f.clip = c->layers * (2.0 * rows * Cc * 3 * Cc + 4.0 * rows * rows * Cc + 2.0 * rows * Cc * Cc +
+                          4.0 * rows * Cc * F);
+
+    const int go = ds_projector_out_side(&cfg->proj, g);
+    for (int i = 0; i < pw->n_linear; i++)
+        f.proj += 2.0 * go * go * (double)pw->w[i].shape[0] * (double)pw->w[i].shape[1];
+    return f;
+}
+
+static double tensor_bytes(const ds_tensor *t) {
+    return t->data ? (double)ds_tensor_numel(t) * (double)ds_dtype_size(t->dtype) : 0;
+}
+static double mlp_bytes(const ds_mlp_weights *m) {
+    return tensor_bytes(&m->gate) + tensor_bytes(&m->up) + tensor_bytes(&m->down);
+}
+
+/* Weight bytes one decode step reads: every layer's attention and norms, the dense
+ * MLP, the router, the top-k routed experts plus the shared experts of MoE layers,
+ * the final norm, lm_head and one embedding row. */
+static double decode_weight_bytes(const ds_lm_config *c, const ds_decoder_weights *w) {
+    double b = tensor_bytes(&w->norm) + tensor_bytes(&w->lm_head);
+    b += (double)w->embed_tokens.shape[1] * (double)ds_dtype_size(w->embed_tokens.dtype);
+    for (int l = 0; l < w->n_layers; l++) {
+        const ds_decoder_layer_weights *lw = &w->layers[l];
+        b += tensor_bytes(&lw->input_norm) + tensor_bytes(&lw->post_norm) + tensor_bytes(&lw->wq) +
+             tensor_bytes(&lw->wk) + tensor_bytes(&lw->wv) + tensor_bytes(&lw->wo);
+        if (!lw->is_moe) {
+            b += mlp_bytes(&lw->mlp);
+            continue;
+        }
+        b += tensor_bytes(&lw->router) + mlp_bytes(&lw->shared);
+        if (w->n_experts > 0) b += c->num_experts_per_tok * mlp_bytes(&lw->experts[0]);
+    }
+    return b;
+}
+
+/* K and V bytes (f32 cache) one step reads when attending to ctx positions. */
+static double kv_bytes(const ds_lm_config *c, double ctx) {
+    return 2.0 * c->num_hidden_layers * ctx * (double)c->num_key_value_heads * c->head_dim * sizeof(float);
+}
+
+/* ---- the synthetic page ------------------------------------------------------------- */
+
+/* White A4 page with dark "words" on lines: something that looks like a document. */
+static dsocr_status make_page(dsocr_image **out, dsocr_error *err) {
+    uint8_t *rgb = malloc((size_t)PAGE_W * PAGE_H * 3);
+    if (!rgb) return ds_fail(err, DSOCR_ERR_NOMEM, "bench: out of memory for the test page");
+    memset(rgb, 250, (size_t)PAGE_W * PAGE_H * 3);
+    uint64_t st = 0x243f6a8885a308d3ull;
+    for (int y0 = 120; y0 + 18 < PAGE_H - 120; y0 += 34) {
+        for (int x0 = 110; x0 < PAGE_W - 110;) {
+            st = st * 6364136223846793005ull + 1442695040888963407ull;
+            int len = 20 + (int)((st >> 33) % 90);
+            if (x0 + len > PAGE_W - 110) break;
+            for (int y = y0; y < y0 + 18; y++)
+                for (int x = x0; x < x0 + len; x++) {
+                    uint8_t v = (uint8_t)(30 + ((x * 13 + y * 7) & 31));
+                    memset(rgb + ((size_t)y * PAGE_W + x) * 3, v, 3);
+                }
+            x0 += len + 12;
+        }
+    }
+    dsocr_status s = dsocr_image_from_rgb(rgb, PAGE_W, PAGE_H, out, err);
+    free(rgb);
+    return s;
+}
+
+/* ---- checkpoint ----------------------------------------------------------------------- */
+
+/* The default model folder: the cached random full-size checkpoint. */
+static int default_model_dir(char *out, size_t n) {
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    if (xdg && *xdg) snprintf(out, n, "%s/dsocr/random-full", xdg);
+    else if (home && *home) snprintf(out, n, "%s/.cache/dsocr/random-full", home);
+    else return -1;
+    return 0;
+}
+
+/* Generates the full-size random checkpoint into dir through the generator
+ * (into dir.tmp first, renamed when complete, so a stopped run leaves no half model). */
+static int generate_checkpoint(const char *dir, const char *tok_dir) {
+    char parent[4096], tmp[4200];
+    snprintf(parent, sizeof parent, "%s", dir);
+    char *slash = strrchr(parent, '/');
+    if (slash && slash != parent) *slash = 0;
+    if (make_dirs(parent)) return cli_error("bench: cannot create %s: %s", parent, strerror(errno));
+    struct statvfs vfs;
+    if (statvfs(parent, &vfs) == 0 && (double)vfs.f_bavail * vfs.f_frsize < 7.0e9)
+        return cli_error("bench: %s has %.1f GB free; the full-size random checkpoint needs 6.7 GB "
+                         "(or give a checkpoint with -m DIR)", parent, (double)vfs.f_bavail * vfs.f_frsize / 1e9);
+    snprintf(tmp, sizeof tmp, "%s.tmp-%ld", dir, (long)getpid());
+    fprintf(stderr, "dsocr bench: no checkpoint at %s; generating the full-size random one (6.7 GB, once)\n", dir);
+    char *args[] = {"mkmodel", "-o", tmp, "--preset", "real", "--tokenizer-from", (char *)tok_dir, NULL};
+    int rc = dsocr_cmd_mkmodel(7, args);
+    if (rc) return rc;
+    if (rename(tmp, dir) != 0) return cli_error("bench: cannot rename %s to %s: %s", tmp, dir, strerror(errno));
+    return 0;
+}
+
+static const char *find_tokenizer_dir(void) {
+    static const char *cands[] = {"../shared/golden/tiny-model", "../../shared/golden/tiny-model"};
+    for (size_t i = 0; i < sizeof cands / sizeof cands[0]; i++) {
+        char p[256];
+        snprintf(p, sizeof p, "%s/tokenizer.json", cands[i]);
+        if (file_exists(p)) return cands[i];
+    }
+    return NULL;
+}
+
+/* ---- per-op profile phases ------------------------------------------------------------ */
+
+enum { PH_VISION, PH_PREFILL, PH_DECODE, N_PHASES };
+static const char *phase_names[N_PHASES] = {"vision", "prefill", "decode"};
+
+typedef struct phase_prof {
+    ds_profile_op op[DS_PROF_N_OPS];
+    double wall_ms;     /* the phase's own wall time, summed over modes and runs */
+} phase_prof;
+
+/* Adds the counters of p to ph and zeroes them. */
+static void phase_collect(ds_profile *p, phase_prof *ph, double wall_ms) {
+    if (!p) return;
+    for (int i = 0; i < DS_PROF_N_OPS; i++) {
+        ds_profile_op o;
+        ds_profile_get(p, i, &o);
+        ph->op[i].name = o.name;
+        ph->op[i].calls += o.calls;
+        ph->op[i].ms += o.ms;
+        ph->op[i].flop += o.flop;
+        ph->op[i].bytes += o.bytes;
+    }
+    ph->wall_ms += wall_ms;
+    ds_profile_reset(p);
+}
+
+/* ---- one view through the encoder stages ----------------------------------------------- */
+
+typedef struct view_stat {
+    int side;
+    view_flop flop;
+    double sam_ms, clip_ms, fuse_ms, proj_ms;
+} view_stat;
+
+static void touch(ds_vbuf *b) {
+    if (b->p) memset(b->p, 0, b->cap * sizeof(float));
+}
+
+/* One view of `side` through SAM -> CLIP -> fusion -> projector, the calls and order of
+ * the DeepEncoder (model/vision.c), on its own run state whose pages are touched
+ * before timing. */
+static dsocr_status time_view(dsocr_model *m, const float *pixels_chw, int side, view_stat *vs, dsocr_error *err) {
+    ds_backend *be = m->be;
+    const ds_config *c = &m->cfg;
+    const ds_vision_weights *w = &m->w.vision;
+    const int g = ds_sam_out_side(&c->sam, side), N = g * g, go = ds_projector_out_side(&c->proj, g);
+    const int Cs = c->sam.downsample_channels[1], Cc = c->clip.width, F = Cc + Cs;
+    ds_sam_tables st = {0};
+    ds_clip_tables ct = {0};
+    ds_sam_state ss = {0};
+    ds_clip_state cs = {0};
+    ds_projector_state ps = {0};
+    ds_vbuf sam_out = {0}, fused_t = {0}, fused = {0}, proj_out = {0};
+    dsocr_status s;
+    if ((s = ds_sam_tables_build(be, &c->sam, &w->sam, side, &st, err))) goto done;
+    if ((s = ds_clip_tables_build(be, &c->clip, &w->clip, g, &ct, err))) goto done;
+    if ((s = ds_sam_state_reserve(be, &c->sam, &ss, 1, side, err))) goto done;
+    if ((s = ds_clip_state_reserve(be, &c->clip, &cs, 1, N, err))) goto done;
+    if ((s = ds_projector_state_reserve(be, &c->proj, &ps, 1, g, err))) goto done;
+    if ((s = ds_vbuf_reserve(be, &sam_out, (size_t)N * Cs, "bench sam output", err))) goto done;
+    if ((s = ds_vbuf_reserve(be, &fused_t, (size_t)N * F, "bench fusion", err))) goto done;
+    if ((s = ds_vbuf_reserve(be, &fused, (size_t)N * F, "bench fusion", err))) goto done;
+    if ((s = ds_vbuf_reserve(be, &proj_out, (size_t)go * go * c->proj.n_embed, "bench projector", err))) goto done;
+    ds_vbuf *all[] = {&ss.pix_chw, &ss.pix_hwc, &ss.x, &ss.h, &ss.win, &ss.qkv, &ss.att, &ss.rel_h, &ss.rel_w,
+                      &ss.mlp, &ss.neck_a, &ss.neck_b, &ss.down2, &cs.x, &cs.h, &cs.qkv, &cs.att, &cs.mlp,
+                      &ps.blocks, &ps.unfold, &ps.ha, &ps.hb, &sam_out, &fused_t, &fused, &proj_out};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) touch(all[i]);
+
+    double t0 = ds_now_ms();
+    ds_sam_forward(be, &c->sam, &w->sam, &st, &ss, pixels_chw, 1, sam_out.p);            /* [N, Cs] */
+    double t1 = ds_now_ms();
+    ds_clip_forward(be, &c->clip, &w->clip, &ct, &cs, sam_out.p, 1);                      /* [N+1, Cc] */
+    double t2 = ds_now_ms();
+    ds_op_transpose(be, fused_t.p, cs.x.p + Cc, N, Cc);                                   /* [Cc, N] */
+    ds_op_transpose(be, fused_t.p + (size_t)Cc * N, sam_out.p, N, Cs);                    /* [Cs, N] */
+    ds_op_transpose(be, fused.p, fused_t.p, F, N);                                        /* [N, F] */
+    double t3 = ds_now_ms();
+    ds_projector_forward(be, &c->proj, &w->proj, &ps, fused.p, 1, g, proj_out.p);         /* [go*go, D] */
+    double t4 = ds_now_ms();
+    vs->side = side;
+    vs->flop = vision_flop(c, &w->proj, side);
+    vs->sam_ms = t1 - t0;
+    vs->clip_ms = t2 - t1;
+    vs->fuse_ms = t3 - t2;
+    vs->proj_ms = t4 - t3;
+done:
+    ds_vbuf_free(be, &sam_out);
+    ds_vbuf_free(be, &fused_t);
+    ds_vbuf_free(be, &fused);
+    ds_vbuf_free(be, &proj_out);
+    ds_projector_state_free(be, &ps);
+    ds_clip_state_free(be, &cs);
+    ds_sam_state_free(be, &ss);
+    ds_clip_tables_free(be, &ct);
+    ds_sam_tables_free(be, &st);
+    return s;
+}
+
+/* ---- one mode end to end ------------------------------------------------------------------ */
+
+typedef struct mode_run {
+    dsocr_mode mode;
+    ds_views views;
+    ds_prompt prompt;
+    int n_embeds;
+    double preprocess_ms;
+    double vision_gflop;        /* all views of the image */
+    double encode_ms, prefill_ms, decode_ms;
+    double decode_weight_bytes, decode_kv_bytes;   /* per token (KV averaged over the steps) */
+} mode_run;
+
+static dsocr_status prepare_mode(dsocr_model *m, const dsocr_image *img, mode_run *r, dsocr_error *err) {
+    double t0 = ds_now_ms();
+    DS_TRY(ds_preprocess(img, r->mode, 0, &r->views, err));
+    r->preprocess_ms = ds_now_ms() - t0;
+    char *text = NULL;
+    DS_TRY(ds_task_prompt(DSOCR_TASK_MARKDOWN, NULL, &text, err));
+    dsocr_status s = ds_prompt_build(m->tok, text, &r->views.n_image_tokens, 1, &r->prompt, err);
+    free(text);
+    DS_TRY(s);
+    const ds_views *v = &r->views;
+    r->n_embeds = ds_vision_n_embeds(&m->cfg, v->global_size, v->n_tiles, v->tile_size, v->grid_w, v->grid_h);
+    r->vision_gflop = 0;
+    view_flop g = vision_flop(&m->cfg, &m->w.vision.proj, v->global_size);
+    r->vision_gflop += (g.sam + g.clip + g.proj) / 1e9;
+    if (v->n_tiles > 0) {
+        view_flop t = vision_flop(&m->cfg, &m->w.vision.proj, v->tile_size);
+        r->vision_gflop += v->n_tiles * (t.sam + t.clip + t.proj) / 1e9;
+    }
+    return DSOCR_OK;
+}
+
+/* Encode, prefill (best of runs) and decode n_decode forced tokens. */
+static dsocr_status run_mode(dsocr_model *m, ds_decoder *dec, mode_run *r, int runs, int n_decode,
+                             ds_profile *prof, phase_prof *ph, dsocr_error *err) {
+    const int D = m->cfg.lm.hidden_size, V = ds_decoder_vocab(dec);
+    const ds_views *v = &r->views;
+    const int n_ids = (int)r->prompt.ids.n;
+    float *embeds = malloc((size_t)r->n_embeds * D * sizeof *embeds);
+    float *logits = malloc((size_t)V * sizeof *logits);
+    dsocr_status s = DSOCR_OK;
+    if (!embeds || !logits) { s = ds_fail(err, DSOCR_ERR_NOMEM, "bench: out of memory"); goto done; }
+    if ((s = ds_vision_prepare(m->vision, v->global_size, err))) goto done;
+    if (v->n_tiles > 0 && (s = ds_vision_prepare(m->vision, v->tile_size, err))) goto done;
+    r->encode_ms = r->prefill_ms = 1e300;
+    for (int run = 0; run < runs; run++) {
+        double t0 = ds_now_ms();
+        if ((s = ds_vision_encode(m->vision, v->global_pixels, v->global_size, v->tiles_pixels, v->n_tiles,
+                                  v->tile_size, v->grid_w, v->grid_h, embeds, NULL, err)))
+            goto done;
+        double t1 = ds_now_ms();
+        phase_collect(prof, &ph[PH_VISION], t1 - t0);
+        if ((s = ds_decoder_prefill(dec, r->prompt.ids.data, n_ids, embeds, r->n_embeds, r->prompt.image_mask,
+                                    logits, NULL, err)))
+            goto done;
+        double t2 = ds_now_ms();
+        phase_collect(prof, &ph[PH_PREFILL], t2 - t1);
+        if (t1 - t0 < r->encode_ms) r->encode_ms = t1 - t0;
+        if (t2 - t1 < r->prefill_ms) r->prefill_ms = t2 - t1;
+    }
+
+    /* forced tokens: a fixed id walk, so the length never depends on what random weights emit */
+    double t0 = ds_now_ms(), kv = 0;
+    for (int i = 0; i < n_decode; i++) {
+        int32_t id = (int32_t)(V > 2000 ? 1000 + ((int64_t)i * 7919) % (V - 1000) : ((int64_t)i * 7919) % V);
+        if ((s = ds_decoder_step(dec, id, logits, err))) goto done;
+        kv += kv_bytes(&m->cfg.lm, (double)n_ids + i + 1);
+    }
+    r->decode_ms = ds_now_ms() - t0;
+    phase_collect(prof, &ph[PH_DECODE], r->decode_ms);
+    r->decode_weight_bytes = decode_weight_bytes(&m->cfg.lm, &m->w.lm);
+    r->decode_kv_bytes = n_decode > 0 ? kv / n_decode : 0;
+done:
+    free(embeds);
+    free(logits);
+    return s;
+}
+
+/* ---- output --------------------------------------------------------------------------------- */
+
+typedef struct bench_out {
+    char cpu[256];
+    int cores, threads;
+    const char *backend;
+    double bw_gbs, bw_mib, sgemm_gflops;
+    int sgemm_n;
+    const char *model_dir;
+    double ckpt_bytes;
+    const char *weight_dtype;
+    int decode_tokens, runs;
+    mode_run *modes;
+    int n_modes;
+    view_stat *views;
+    int n_views;
+    double peak_rss, rss, rss_anon, rss_file;
+    const char *memory_after;
+    int profiled;
+    phase_prof *ph;
+} bench_out;
+
+static double mode_decode_tps(const mode_run *r, int n) { return r->decode_ms > 0 ? n * 1e3 / r->decode_ms : 0; }
+
+static cJSON *json_view(const view_stat *v, double sgemm) {
+    cJSON *o = cJSON_CreateObject();
+    const double ms = v->sam_ms + v->clip_ms + v->fuse_ms + v->proj_ms, gf = (v->flop.sam + v->flop.clip + v->flop.proj) / 1e9;
+    cJSON_AddNumberToObject(o, "side", v->side);
+    cJSON_AddNumberToObject(o, "sam_ms", v->sam_ms);
+    cJSON_AddNumberToObject(o, "clip_ms", v->clip_ms);
+    cJSON_AddNumberToObject(o, "fusion_ms", v->fuse_ms);
+    cJSON_AddNumberToObject(o, "projector_ms", v->proj_ms);
+    cJSON_AddNumberToObject(o, "total_ms", ms);
+    cJSON_AddNumberToObject(o, "sam_gflop", v->flop.sam / 1e9);
+    cJSON_AddNumberToObject(o, "clip_gflop", v->flop.clip / 1e9);
+    cJSON_AddNumberToObject(o, "projector_gflop", v->flop.proj / 1e9);
+    cJSON_AddNumberToObject(o, "sam_gflops", v->sam_ms > 0 ? v->flop.sam / 1e6 / v->sam_ms : 0);
+    cJSON_AddNumberToObject(o, "clip_gflops", v->clip_ms > 0 ? v->flop.clip / 1e6 / v->clip_ms : 0);
+    cJSON_AddNumberToObject(o, "projector_gflops", v->proj_ms > 0 ? v->flop.proj / 1e6 / v->proj_ms : 0);
+    cJSON_AddNumberToObject(o, "gflops", ms > 0 ? gf * 1e3 / ms : 0);
+    cJSON_AddNumberToObject(o, "ratio_sgemm", ms > 0 && sgemm > 0 ? gf * 1e3 / ms / sgemm : 0);
+    return o;
+}
+
+static char *bench_json(const bench_out *b) {
+    cJSON *root = cJSON_CreateObject();
+    cJSON *mach = cJSON_AddObjectToObject(root, "machine");
+    cJSON_AddStringToObject(mach, "cpu", b->cpu);
+    cJSON_AddNumberToObject(mach, "cores", b->cores);
+    cJSON_AddNumberToObject(mach, "threads", b->threads);
+    cJSON_AddStringToObject(mach, "backend", b->backend);
+    cJSON_AddNumberToObject(mach, "mem_read_gbs", b->bw_gbs);
+    cJSON_AddNumberToObject(mach, "mem_read_buffer_mib", b->bw_mib);
+    cJSON_AddNumberToObject(mach, "sgemm_gflops", b->sgemm_gflops);
+    cJSON_AddNumberToObject(mach, "sgemm_n", b->sgemm_n);
+
+    cJSON *model = cJSON_AddObjectToObject(root, "model");
+    cJSON_AddStringToObject(model, "dir", b->model_dir);
+    cJSON_AddNumberToObject(model, "checkpoint_bytes", b->ckpt_bytes);
+    cJSON_AddStringToObject(model, "weight_dtype", b->weight_dtype);
+    cJSON_AddNumberToObject(root, "decode_tokens", b->decode_tokens);
+    cJSON_AddNumberToObject(root, "runs", b->runs);
+
+    cJSON *views = cJSON_AddArrayToObject(root, "views");
+    for (int i = 0; i < b->n_views; i++) cJSON_AddItemToArray(views, json_view(&b->views[i], b->sgemm_gflops));
+
+    cJSON *modes = cJSON_AddArrayToObject(root, "modes");
+    for (int i = 0; i < b->n_modes; i++) {
+        const mode_run *r = &b->modes[i];
+        cJSON *o = cJSON_CreateObject();
+        const int n_ids = (int)r->prompt.ids.n;
+        cJSON_AddStringToObject(o, "mode", mode_names[r->mode]);
+        cJSON_AddNumberToObject(o, "global_side", r->views.global_size);
+        cJSON_AddNumberToObject(o, "tiles", r->views.n_tiles);
+        cJSON_AddNumberToObject(o, "tile_side", r->views.n_tiles ? r->views.tile_size : 0);
+        cJSON_AddNumberToObject(o, "grid_w", r->views.grid_w);
+        cJSON_AddNumberToObject(o, "grid_h", r->views.grid_h);
+        cJSON_AddNumberToObject(o, "image_tokens", r->n_embeds);
+        cJSON_AddNumberToObject(o, "prefill_tokens", n_ids);
+        cJSON_AddNumberToObject(o, "preprocess_ms", r->preprocess_ms);
+        cJSON_AddNumberToObject(o, "vision_ms", r->encode_ms);
+        cJSON_AddNumberToObject(o, "vision_gflop", r->vision_gflop);
+        double vgf = r->encode_ms > 0 ? r->vision_gflop * 1e3 / r->encode_ms : 0;
+        cJSON_AddNumberToObject(o, "vision_gflops", vgf);
+        cJSON_AddNumberToObject(o, "vision_ratio_sgemm", b->sgemm_gflops > 0 ? vgf / b->sgemm_gflops : 0);
+        cJSON_AddNumberToObject(o, "prefill_ms", r->prefill_ms);
+        cJSON_AddNumberToObject(o, "prefill_tok_s", r->prefill_ms > 0 ? n_ids * 1e3 / r->prefill_ms : 0);
+        cJSON_AddNumberToObject(o, "ttft_ms", r->preprocess_ms + r->encode_ms + r->prefill_ms);
+        const double tps = mode_decode_tps(r, b->decode_tokens), bpt = r->decode_weight_bytes + r->decode_kv_bytes;
+        cJSON_AddNumberToObject(o, "decode_ms", r->decode_ms);
+        cJSON_AddNumberToObject(o, "decode_tok_s", tps);
+        cJSON_AddNumberToObject(o, "decode_weight_bytes_per_token", r->decode_weight_bytes);
+        cJSON_AddNumberToObject(o, "decode_kv_bytes_per_token", r->decode_kv_bytes);
+        cJSON_AddNumberToObject(o, "decode_gbs", bpt * tps / 1e9);
+        cJSON_AddNumberToObject(o, "decode_ratio_bandwidth", b->bw_gbs > 0 ? bpt * tps / 1e9 / b->bw_gbs : 0);
+        cJSON_AddItemToArray(modes, o);
+    }
+
+    cJSON *mem = cJSON_AddObjectToObject(root, "memory");
+    cJSON_AddStringToObject(mem, "after", b->memory_after);
+    cJSON_AddNumberToObject(mem, "peak_rss_bytes", b->peak_rss);
+    cJSON_AddNumberToObject(mem, "rss_bytes", b->rss);
+    cJSON_AddNumberToObject(mem, "rss_anon_bytes", b->rss_anon);
+    cJSON_AddNumberToObject(mem, "rss_file_bytes", b->rss_file);
+    cJSON_AddNumberToObject(mem, "checkpoint_bytes", b->ckpt_bytes);
+    cJSON_AddNumberToObject(mem, "peak_over_checkpoint_bytes", b->peak_rss - b->ckpt_bytes);
+
+    if (b->profiled) {
+        cJSON *prof = cJSON_AddObjectToObject(root, "profile");
+        for (int p = 0; p < N_PHASES; p++) {
+            const phase_prof *ph = &b->ph[p];
+            cJSON *po = cJSON_AddObjectToObject(prof, phase_names[p]);
+            cJSON_AddNumberToObject(po, "wall_ms", ph->wall_ms);
+            cJSON *ops = cJSON_AddArrayToObject(po, "ops");
+            double timed = 0;
+            for (int i = 0; i < DS_PROF_N_OPS; i++) {
+                const ds_profile_op *op = &ph->op[i];
+                if (!op->calls) continue;
+                timed += op->ms;
+                cJSON *oo = cJSON_CreateObject();
+                cJSON_AddStringToObject(oo, "op", op->name);
+                cJSON_AddNumberToObject(oo, "calls", (double)op->calls);
+                cJSON_AddNumberToObject(oo, "ms", op->ms);
+                cJSON_AddNumberToObject(oo, "share", ph->wall_ms > 0 ? op->ms / ph->wall_ms : 0);
+                cJSON_AddNumberToObject(oo, "gflops", op->ms > 0 ? op->flop / 1e6 / op->ms : 0);
+                cJSON_AddNumberToObject(oo, "gbs", op->ms > 0 ? op->bytes / 1e6 / op->ms : 0);
+                cJSON_AddItemToArray(ops, oo);
+            }
+            cJSON_AddNumberToObject(po, "other_ms", ph->wall_ms - timed);
+        }
+    }
+    char *s = cJSON_Print(root);
+    cJSON_Delete(root);
+    return s;
+}
+
+static void print_table(FILE *f, const bench_out *b) {
+    fprintf(f, "dsocr bench: %s, %d cores; backend %s\n", b->cpu, b->cores, b->backend);
+    fprintf(f, "model: %s (%.2f GB of %s weights)\n", b->model_dir, b->ckpt_bytes / 1e9, b->weight_dtype);
+    fprintf(f, "machine: memory read %.1f GB/s (%.0f MiB, %d threads, best of 5); sgemm %.1f GFLOP/s "
+               "(%d^3, %d threads)\n\n", b->bw_gbs, b->bw_mib, b->threads, b->sgemm_gflops, b->sgemm_n, b->threads);
+
+    fprintf(f, "vision, one view  %6s %9s %9s %9s %9s %8s %8s %7s\n", "side", "SAM ms", "CLIP ms", "proj ms",
+            "total ms", "GFLOP", "GFLOP/s", "%sgemm");
+    for (int i = 0; i < b->n_views; i++) {
+        const view_stat *v = &b->views[i];
+        const double ms = v->sam_ms + v->clip_ms + v->fuse_ms + v->proj_ms;
+        const double gf = (v->flop.sam + v->flop.clip + v->flop.proj) / 1e9;
+        fprintf(f, "                  %6d %9.1f %9.1f %9.1f %9.1f %8.1f %8.1f %6.1f%%\n", v->side, v->sam_ms,
+                v->clip_ms, v->proj_ms, ms, gf, gf * 1e3 / ms, 100.0 * gf * 1e3 / ms / b->sgemm_gflops);
+    }
+
+    fprintf(f, "\n%-7s %5s %6s %7s %10s %8s %7s %8s %9s %9s %7s %8s %7s %6s\n", "mode", "views", "img", "prompt",
+            "vision ms", "GFLOP/s", "%sgemm", "prefill", "TTFT ms", "decode", "MB/tok", "GB/s", "%bw", "");
+    fprintf(f, "%-7s %5s %6s %7s %10s %8s %7s %8s %9s %9s %7s %8s %7s\n", "", "", "tokens", "tokens", "", "", "",
+            "tok/s", "", "tok/s", "", "", "");
+    for (int i = 0; i < b->n_modes; i++) {
+        const mode_run *r = &b->modes[i];
+        const int n_ids = (int)r->prompt.ids.n;
+        const double vgf = r->vision_gflop * 1e3 / r->encode_ms;
+        const double tps = mode_decode_tps(r, b->decode_tokens), bpt = r->decode_weight_bytes + r->decode_kv_bytes;
+        char views[16];
+        snprintf(views, sizeof views, "%d", 1 + r->views.n_tiles);
+        fprintf(f, "%-7s %5s %6d %7d %10.0f %8.1f %6.1f%% %8.1f %9.0f %9.2f %7.0f %8.2f %6.1f%%\n",
+                mode_names[r->mode], views, r->n_embeds, n_ids, r->encode_ms, vgf, 100.0 * vgf / b->sgemm_gflops,
+                n_ids * 1e3 / r->prefill_ms, r->preprocess_ms + r->encode_ms + r->prefill_ms, tps, bpt / 1e6,
+                bpt * tps / 1e9, 100.0 * bpt * tps / 1e9 / b->bw_gbs);
+    }
+    fprintf(f, "\nmemory after %s: peak RSS %.0f MiB, now %.0f MiB (heap %.0f, mapped weights %.0f); "
+               "peak - checkpoint = %+.0f MiB\n",
+            b->memory_after, mib(b->peak_rss), mib(b->rss), mib(b->rss_anon), mib(b->rss_file),
+            mib(b->peak_rss - b->ckpt_bytes));
+
+    if (!b->profiled) return;
+    for (int p = 0; p < N_PHASES; p++) {
+        const phase_prof *ph = &b->ph[p];
+        fprintf(f, "\nprofile: %s (%.0f ms, all modes)\n  %-12s %8s %10s %7s %9s %8s\n", phase_names[p], ph->wall_ms,
+                "op", "calls", "ms", "share", "GFLOP/s", "GB/s");
+        double timed = 0;
+        int order[DS_PROF_N_OPS];
+        for (int i = 0; i < DS_PROF_N_OPS; i++) order[i] = i;
+        for (int i = 1; i < DS_PROF_N_OPS; i++)   /* by time, largest first */
+            for (int j = i; j > 0 && ph->op[order[j]].ms > ph->op[order[j - 1]].ms; j--) {
+                int t = order[j]; order[j] = order[j - 1]; order[j - 1] = t;
+            }
+        for (int k = 0; k < DS_PROF_N_OPS; k++) {
+            const ds_profile_op *op = &ph->op[order[k]];
+            if (!op->calls) continue;
+            timed += op->ms;
+            fprintf(f, "  %-12s %8lld %10.1f %6.1f%% %9.1f %8.2f\n", op->name, (long long)op->calls, op->ms,
+                    100.0 * op->ms / ph->wall_ms, op->flop / 1e6 / op->ms, op->bytes / 1e6 / op->ms);
+        }
+        fprintf(f, "  %-12s %8s %10.1f %6.1f%%\n", "other", "", ph->wall_ms - timed,
+                100.0 * (ph->wall_ms - timed) / ph->wall_ms);
+    }
+}
+
+/* ---- the command ------------------------------------------------------------------------ */
+
+static int parse_modes(const char *text, dsocr_mode *out, int *n) {
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", text);
+    *n = 0;
+    if (!strcmp(buf, "all")) {
+        for (int i = 0; i < MAX_MODES; i++) out[(*n)++] = (dsocr_mode)i;
+        return 0;
+    }
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        int found = -1;
+        for (int i = 0; i < MAX_MODES; i++)
+            if (!strcmp(tok, mode_names[i])) found = i;
+        if (found < 0) return cli_error("--modes: '%s' is not one of tiny, small, base, large, gundam, all", tok);
+        for (int i = 0; i < *n; i++)
+            if (out[i] == (dsocr_mode)found) return cli_error("--modes: '%s' given twice", tok);
+        out[(*n)++] = (dsocr_mode)found;
+    }
+    if (*n == 0) return cli_error("--modes: no mode given");
+    return 0;
+}
+
+int dsocr_cmd_bench(int argc, char **argv) {
+    static const struct option longopts[] = {
+        {"model", required_argument, 0, 'm'}, {"tokenizer-from", required_argument, 0, 'T'},
+        {"modes", required_argument, 0, 'M'}, {"decode-tokens", required_argument, 0, 'd'},
+        {"runs", required_argument, 0, 'r'}, {"threads", required_argument, 0, 't'},
+        {"json", required_argument, 0, 'j'}, {"ops", no_argument, 0, 'O'},
+        {"bw-mb", required_argument, 0, 'b'}, {"sgemm-n", required_argument, 0, 'g'},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    const char *model_dir = NULL, *tok_dir = NULL, *json_path = NULL, *modes_text = "tiny,base,gundam";
+    int n_decode = 64, runs = 1, threads = 0, ops = 0, bw_mb = 1024, sgemm_n = 2048;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":m:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'm': model_dir = optarg; break;
+        case 'T': tok_dir = optarg; break;
+        case 'M': modes_text = optarg; break;
+        case 'd': if (cli_parse_int("--decode-tokens", optarg, 1, 100000, &n_decode)) return 2; break;
+        case 'r': if (cli_parse_int("--runs", optarg, 1, 100, &runs)) return 2; break;
+        case 't': if (cli_parse_int("--threads", optarg, 1, 1024, &threads)) return 2; break;
+        case 'j': json_path = optarg; break;
+        case 'O': ops = 1; break;
+        case 'b': if (cli_parse_int("--bw-mb", optarg, 16, 65536, &bw_mb)) return 2; break;
+        case 'g': if (cli_parse_int("--sgemm-n", optarg, 64, 16384, &sgemm_n)) return 2; break;
+        case 'h': fputs(bench_help, stdout); return 0;
+        case ':': return cli_error("%s needs a value (see dsocr bench --help)", argv[optind - 1]), 2;
+        default: return cli_error("unknown option '%s' (see dsocr bench --help)", argv[optind - 1]), 2;
+        }
+    }
+    if (optind < argc) return cli_error("bench: unexpected argument '%s' (see dsocr bench --help)", argv[optind]), 2;
+    dsocr_mode modes[MAX_MODES];
+    int n_modes;
+    if (parse_modes(modes_text, modes, &n_modes)) return 2;
+
+    /* the checkpoint: given, or the cached random full-size one */
+    char dir[4096];
+    if (model_dir) snprintf(dir, sizeof dir, "%s", model_dir);
+    else {
+        if (default_model_dir(dir, sizeof dir)) return cli_error("bench: neither XDG_CACHE_HOME nor HOME is set; give -m DIR");
+        char cfg_path[4200];
+        snprintf(cfg_path, sizeof cfg_path, "%s/config.json", dir);
+        if (!file_exists(cfg_path)) {
+            if (!tok_dir) tok_dir = find_tokenizer_dir();
+            if (!tok_dir)
+                return cli_error("bench: generating %s needs a tokenizer: give --tokenizer-from DIR (a folder "
+                                 "with tokenizer.json, e.g. ../shared/golden/tiny-model)", dir);
+            int rc = generate_checkpoint(dir, tok_dir);
+            if (rc) return rc;
+        }
+    }
+
+    dsocr_error err;
+    dsocr_load_params lp = dsocr_load_default_params();
+    lp.n_threads = threads;
+    lp.offline = 1;
+    dsocr_model *m = NULL;
+    if (dsocr_model_load(dir, &lp, &m, &err)) return cli_fail(&err);
+
+    bench_out out;
+    memset(&out, 0, sizeof out);
+    phase_prof ph[N_PHASES];
+    memset(ph, 0, sizeof ph);
+    mode_run runs_of[MAX_MODES];
+    memset(runs_of, 0, sizeof runs_of);
+    view_stat views[MAX_MODES * 2];
+    int n_views = 0;
+    float *view_pixels[MAX_MODES * 2] = {0};   /* one copy of a view per distinct side */
+    int view_side[MAX_MODES * 2] = {0};
+    dsocr_image *page = NULL;
+    ds_decoder *dec = NULL;
+    ds_profile *prof = NULL;
+    int rc = 0;
+    dsocr_status s;
+
+    if ((s = make_page(&page, &err))) goto fail;
+    int max_ctx = 0;
+    for (int i = 0; i < n_modes; i++) {
+        runs_of[i].mode = modes[i];
+        if ((s = prepare_mode(m, page, &runs_of[i], &err))) goto fail;
+        int ctx = (int)runs_of[i].prompt.ids.n + n_decode;
+        if (ctx > max_ctx) max_ctx = ctx;
+        /* keep one view of each side for the per-stage timing */
+        const ds_views *v = &runs_of[i].views;
+        const int sides[2] = {v->global_size, v->n_tiles ? v->tile_size : 0};
+        const float *px[2] = {v->global_pixels, v->tiles_pixels};
+        for (int k = 0; k < 2; k++) {
+            int seen = !sides[k];
+            for (int j = 0; j < n_views; j++) seen |= view_side[j] == sides[k];
+            if (seen) continue;
+            size_t n = 3 * (size_t)sides[k] * sides[k];
+            if (!(view_pixels[n_views] = malloc(n * sizeof(float)))) {
+                s = ds_fail(&err, DSOCR_ERR_NOMEM, "bench: out of memory");
+                goto fail;
+            }
+            memcpy(view_pixels[n_views], px[k], n * sizeof(float));
+            view_side[n_views++] = sides[k];
+        }
+    }
+    ds_decoder_params dp = {.max_ctx = max_ctx, .rope_bf16_inv_freq = m->rope_bf16};
+    if ((s = ds_decoder_new(m->be, &m->cfg.lm, &m->w.lm, &dp, &dec, &err))) goto fail;
+    if (ops && (s = ds_profile_start(m->be, &prof, &err))) goto fail;
+
+    /* 1. every mode end to end; memory is read after the last (gundam by default) */
+    for (int i = 0; i < n_modes; i++) {
+        fprintf(stderr, "dsocr bench: %s mode ...\n", mode_names[modes[i]]);
+        if ((s = run_mode(m, dec, &runs_of[i], runs, n_decode, prof, ph, &err))) goto fail;
+    }
+    out.peak_rss = proc_status_bytes("VmHWM");
+    out.rss = proc_status_bytes("VmRSS");
+    out.rss_anon = proc_status_bytes("RssAnon");
+    out.rss_file = proc_status_bytes("RssFile");
+    out.memory_after = mode_names[modes[n_modes - 1]];
+    ds_profile_stop(m->be, prof);
+    prof = NULL;
+
+    /* 2. one view of each side through the encoder stages */
+    fprintf(stderr, "dsocr bench: vision stages per view ...\n");
+    for (int i = 0; i < n_views; i++)
+        if ((s = time_view(m, view_pixels[i], view_side[i], &views[i], &err))) goto fail;
+
+    /* 3. the machine's limits */
+    fprintf(stderr, "dsocr bench: memory bandwidth and sgemm ...\n");
+    out.threads = ds_backend_threads(m->be);
+    out.bw_mib = bw_mb;
+    out.bw_gbs = measure_bandwidth((size_t)bw_mb << 20, out.threads, 5);
+    out.sgemm_n = sgemm_n;
+    out.sgemm_gflops = measure_sgemm(sgemm_n, out.threads, 3);
+
+    cpu_model(out.cpu, sizeof out.cpu);
+    out.cores = ds_physical_cores();
+    out.backend = ds_backend_name(m->be);
+    out.model_dir = dir;
+    out.ckpt_bytes = checkpoint_bytes(dir);
+    out.weight_dtype = ds_dtype_name(m->w.lm.lm_head.dtype);
+    out.decode_tokens = n_decode;
+    out.runs = runs;
+    out.modes = runs_of;
+    out.n_modes = n_modes;
+    out.views = views;
+    out.n_views = n_views;
+    out.profiled = ops;
+    out.ph = ph;
+
+    int json_stdout = json_path && !strcmp(json_path, "-");
+    print_table(json_stdout ? stderr : stdout, &out);
+    if (json_path) {
+        char *text = bench_json(&out);
+        FILE *f = !text ? NULL : json_stdout ? stdout : fopen(json_path, "w");
+        if (!f) rc = cli_error("bench: cannot write %s%s", json_path, text ? "" : " (out of memory)");
+        else {
+            int ok = fputs(text, f) >= 0 && fputc('\n', f) != EOF;
+            if (!json_stdout && fclose(f) != 0) ok = 0;
+            if (!ok) rc = cli_error("bench: cannot write %s", json_path);
+        }
+        free(text);
+    }
+    goto cleanup;
+
+fail:
+    rc = cli_fail(&err);
+cleanup:
+    if (prof) ds_profile_stop(m->be, prof);
+    for (int i = 0; i < n_modes; i++) {
+        ds_views_free(&runs_of[i].views);
+        ds_prompt_free(&runs_of[i].prompt);
+    }
+    for (int i = 0; i < n_views; i++) free(view_pixels[i]);
+    ds_decoder_free(dec);
+    dsocr_image_free(page);
+    dsocr_model_free(m);
+    return rc;
+}
