@@ -1,11 +1,11 @@
 /* Image preprocessing (src/image/preprocess.c, resize.c) on decoded images of any
  * shape. Every input drives the geometry pieces at small sizes (cheap):
  * ds_best_grid, ds_image_token_count, ds_resize_bicubic and ds_pad_square; one input
- * in 256 (by a hash of the input, so the fuzzer cannot make every run slow) also
+ * in 4096 (by a hash of the input, so the fuzzer cannot make every run slow) also
  * runs the whole ds_preprocess in its mode, whose views are at least 512 x 512.
  *
- * Input: mode, max_crops, w, h (one byte each, sides 1..256), then the destination
- * sides for resize/pad (one byte each), then pixels (repeated to fill the image). */
+ * Input: mode, max_crops, w, h (one byte each, sides 1..64), then the destination
+ * sides for resize/pad (one byte each, 1..32), then pixels (repeated to fill the image). */
 #include "fuzz_util.h"
 #include "image/image.h"
 #include "image/preprocess.h"
@@ -21,8 +21,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fuzz_reader r = {data, size};
     dsocr_mode mode = (dsocr_mode)(fuzz_u8(&r) % 6);   /* 5 = invalid */
     int max_crops = (int)(fuzz_u8(&r) % 84) - 1;        /* -1..82: the limits and past them */
-    int w = (int)fuzz_u8(&r) + 1, h = (int)fuzz_u8(&r) + 1;
-    int dw = (int)fuzz_u8(&r) % 64 + 1, dh = (int)fuzz_u8(&r) % 64 + 1;
+    int w = (int)fuzz_u8(&r) % 64 + 1, h = (int)fuzz_u8(&r) % 64 + 1;
+    int dw = (int)fuzz_u8(&r) % 32 + 1, dh = (int)fuzz_u8(&r) % 32 + 1;
     dsocr_error err;
 
     /* Grid choice and token count on any size, including the extremes. */
@@ -53,12 +53,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fuzz_check_error(s, &err);
     free(sq);
 
-    /* The whole preprocessing, rarely. Sides may grow past 640 by repetition, so
-     * tiles are made too (w * 3 by h, or w by h * 3). */
-    if (hash % 256 == 0) {
-        if (hash & 256) {
+    /* The whole preprocessing, rarely. A side may be stretched past 640 (x 12), so
+     * that tiles are made too. */
+    if (hash % 4096 == 0) {
+        if (hash & 4096) {
             dsocr_image *big = NULL;
-            int W = (hash & 512) ? w * 3 : w, H = (hash & 512) ? h : h * 3;
+            int W = (hash & 8192) ? w * 12 : w, H = (hash & 8192) ? h : h * 12;
             if (ds_image_alloc(W, H, &big, &err) != DSOCR_OK) abort();
             fill(big->rgb, (size_t)W * H * 3, r.p, r.n);
             dsocr_image_free(img);

@@ -69,7 +69,7 @@ static void bench_openblas_whole(int M, int K, int N, int threads) {
     free(w); free(x); free(y);
 }
 
-static void bench_attention(ds_backend *be, int L, int H, int hd, int relpos, int causal, int reps) {
+static void bench_attention(ds_backend *be, int Lq, int L, int H, int hd, int relpos, int causal, int reps) {
     int D = H * hd, row = 3 * D;
     float *qkv = buf((size_t)L * row), *out = malloc((size_t)L * D * 4);
     int g = (int)sqrt((double)L);
@@ -77,7 +77,7 @@ static void bench_attention(ds_backend *be, int L, int H, int hd, int relpos, in
     ds_attn_args a = {0};
     a.out = out; a.out_stride = D; a.q = qkv; a.k = qkv + D; a.v = qkv + 2 * D;
     a.q_stride = a.k_stride = a.v_stride = row;
-    a.Lq = a.Lk = L; a.n_heads = H; a.head_dim = hd; a.batch = 1;
+    a.Lq = Lq; a.Lk = L; a.q_pos0 = L - Lq; a.n_heads = H; a.head_dim = hd; a.batch = 1;
     a.scale = 1.0f / sqrtf((float)hd); a.causal = causal;
     if (relpos) {
         Rh = buf((size_t)(2 * g - 1) * hd); Rw = buf((size_t)(2 * g - 1) * hd);
@@ -87,8 +87,8 @@ static void bench_attention(ds_backend *be, int L, int H, int hd, int relpos, in
         a.rel_h = rel_h; a.rel_w = rel_w; a.kh = g; a.kw = g;
     }
     double t = TIME_BEST(reps, ds_op_attention(be, &a));
-    double flops = 4.0 * L * (double)L * hd * H * (causal ? 0.5 : 1.0);
-    printf("  attention L=%d H=%d hd=%d%s%s: %8.3f ms  %7.1f GFLOP/s\n", L, H, hd, relpos ? " relpos" : "",
+    double flops = 4.0 * Lq * (double)L * hd * H * (causal && Lq > 1 ? 0.5 : 1.0);
+    printf("  attention Lq=%d Lk=%d H=%d hd=%d%s%s: %8.3f ms  %7.1f GFLOP/s\n", Lq, L, H, hd, relpos ? " relpos" : "",
            causal ? " causal" : "", t * 1e3, flops / t * 1e-9);
     free(qkv); free(out); free(rel_h); free(rel_w); free(Rh); free(Rw);
 }
@@ -185,12 +185,13 @@ static void run(ds_backend *be, int quick) {
     }
     if (want("attention")) {
         if (!quick) {
-            bench_attention(be, 4096, 12, 64, 1, 0, 1);
-            bench_attention(be, 196, 12, 64, 1, 0, 5);
-            bench_attention(be, 257, 16, 64, 0, 0, 5);
-            bench_attention(be, 1024, 10, 128, 0, 1, 3);
+            bench_attention(be, 4096, 4096, 12, 64, 1, 0, 1);
+            bench_attention(be, 196, 196, 12, 64, 1, 0, 5);
+            bench_attention(be, 257, 257, 16, 64, 0, 0, 5);
+            bench_attention(be, 1024, 1024, 10, 128, 0, 1, 3);
+            bench_attention(be, 1, 2048, 10, 128, 0, 1, 20);   /* decode step */
         } else {
-            bench_attention(be, 1024, 12, 64, 1, 0, 1);
+            bench_attention(be, 1024, 1024, 12, 64, 1, 0, 1);
         }
     }
     if (want("conv")) {

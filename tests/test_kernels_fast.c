@@ -228,6 +228,14 @@ static void test_pool(void) {
         for (int i = 0; i < 64; i++) ok &= atomic_load(&hits[i]) == 200;
         CHECK_MSG(ok && atomic_load(&c.nested_ok), "pool %d threads: nested calls run inline", nt);
         free(hits);
+        /* many tiny jobs back to back: workers join late or not at all, never twice */
+        hits = calloc(8, sizeof *hits);
+        pool_ctx c2 = {hits, p, 0};
+        for (int rep = 0; rep < 20000; rep++) ds_pool_for(p, 8, 1, count_task, &c2);
+        ok = 1;
+        for (int i = 0; i < 8; i++) ok &= atomic_load(&hits[i]) == 20000;
+        CHECK_MSG(ok, "pool %d threads: 20000 tiny jobs each cover every index once", nt);
+        free(hits);
         ds_pool_free(p);
     }
     ds_pool *p;

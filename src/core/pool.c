@@ -12,20 +12,28 @@
  * issues hundreds of small ops per token and a futex wake-up costs tens of µs. */
 #define POOL_SPIN 20000
 
+/* Job state in one atomic word, so that a worker can join a job only while it is
+ * open: bits 0-15 = workers inside the job, bit 16 = closed, bits 32-63 = job number.
+ * The caller closes the job once every chunk is claimed and waits only for workers
+ * that joined; a worker the OS has not scheduled yet is not waited for (this matters
+ * on busy machines, where waking a sleeping thread can take milliseconds). */
+#define ST_ACTIVE_MASK 0xffffull
+#define ST_CLOSED (1ull << 16)
+#define ST_GEN(s) ((s) >> 32)
+
 struct ds_pool {
     int n_threads;
     pthread_t *threads;
     int n_started;
-    pthread_mutex_t mu;         /* guards the sleeping/waking below */
+    pthread_mutex_t mu;         /* guards sleeping and waking */
     pthread_cond_t wake, done;
     pthread_mutex_t call_mu;    /* one ds_pool_for at a time */
-    /* current job */
+    /* current job: written by the caller only while no worker is inside a job */
     ds_pool_fn fn;
     void *ctx;
     int64_t n, chunk;
     atomic_llong next;          /* next unclaimed item */
-    atomic_int pending;         /* workers not yet finished with this job */
-    atomic_uint gen;            /* bumped per job; workers wait for a change */
+    atomic_ullong state;        /* job number | closed | active workers */
     atomic_int quit;
 };
 
@@ -48,29 +56,47 @@ static void run_chunks(ds_pool *p, int tid) {
     }
 }
 
+/* Enters job `gen` if it is still open; returns 1 when joined. */
+static int join_job(ds_pool *p, uint64_t gen) {
+    uint64_t s = atomic_load(&p->state);
+    while (ST_GEN(s) == gen && !(s & ST_CLOSED))
+        if (atomic_compare_exchange_weak(&p->state, &s, s + 1)) return 1;
+    return 0;
+}
+
+static void leave_job(ds_pool *p) {
+    uint64_t s = atomic_fetch_sub(&p->state, 1) - 1;
+    if ((s & ST_CLOSED) && (s & ST_ACTIVE_MASK) == 0) {
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_signal(&p->done);
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
 static void *worker_main(void *arg) {
     worker_arg *wa = arg;
     ds_pool *p = wa->p;
     int tid = wa->tid;
     free(wa);
     tl_in_pool_task = 1;
-    unsigned seen = 0;
+    uint64_t seen = 0;
     for (;;) {
-        unsigned g = atomic_load(&p->gen);
-        for (int s = 0; s < POOL_SPIN && g == seen; s++) { cpu_relax(); g = atomic_load(&p->gen); }
+        uint64_t g = ST_GEN(atomic_load(&p->state));
+        for (int s = 0; s < POOL_SPIN && g == seen && !atomic_load(&p->quit); s++) {
+            cpu_relax();
+            g = ST_GEN(atomic_load(&p->state));
+        }
         if (g == seen) {
             pthread_mutex_lock(&p->mu);
-            while ((g = atomic_load(&p->gen)) == seen) pthread_cond_wait(&p->wake, &p->mu);
+            while ((g = ST_GEN(atomic_load(&p->state))) == seen && !atomic_load(&p->quit))
+                pthread_cond_wait(&p->wake, &p->mu);
             pthread_mutex_unlock(&p->mu);
         }
-        seen = g;
         if (atomic_load(&p->quit)) return NULL;
+        seen = g;
+        if (!join_job(p, g)) continue;    /* already finished without us */
         run_chunks(p, tid);
-        if (atomic_fetch_sub(&p->pending, 1) == 1) {
-            pthread_mutex_lock(&p->mu);
-            pthread_cond_signal(&p->done);
-            pthread_mutex_unlock(&p->mu);
-        }
+        leave_job(p);
     }
 }
 
@@ -154,7 +180,6 @@ void ds_pool_free(ds_pool *p) {
     if (p->n_started > 0) {
         pthread_mutex_lock(&p->mu);
         atomic_store(&p->quit, 1);
-        atomic_fetch_add(&p->gen, 1);
         pthread_cond_broadcast(&p->wake);
         pthread_mutex_unlock(&p->mu);
         for (int t = 0; t < p->n_started; t++) pthread_join(p->threads[t], NULL);
@@ -184,9 +209,10 @@ void ds_pool_for(ds_pool *p, int64_t n, int64_t grain, ds_pool_fn fn, void *ctx)
     p->n = n;
     p->chunk = chunk > grain ? chunk : grain;
     atomic_store(&p->next, 0);
-    atomic_store(&p->pending, p->n_threads - 1);
+    /* open the next job (no worker is inside one now) and wake the sleepers */
+    uint64_t gen = ST_GEN(atomic_load(&p->state)) + 1;
     pthread_mutex_lock(&p->mu);
-    atomic_fetch_add(&p->gen, 1);
+    atomic_store(&p->state, gen << 32);
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
 
@@ -194,10 +220,12 @@ void ds_pool_for(ds_pool *p, int64_t n, int64_t grain, ds_pool_fn fn, void *ctx)
     run_chunks(p, 0);
     tl_in_pool_task = 0;
 
-    for (int s = 0; s < POOL_SPIN && atomic_load(&p->pending) > 0; s++) cpu_relax();
-    if (atomic_load(&p->pending) > 0) {
+    /* every chunk is claimed: close the job, then wait for the workers inside it */
+    uint64_t s = atomic_fetch_or(&p->state, ST_CLOSED) | ST_CLOSED;
+    for (int i = 0; i < POOL_SPIN && (s & ST_ACTIVE_MASK); i++) { cpu_relax(); s = atomic_load(&p->state); }
+    if (s & ST_ACTIVE_MASK) {
         pthread_mutex_lock(&p->mu);
-        while (atomic_load(&p->pending) > 0) pthread_cond_wait(&p->done, &p->mu);
+        while (atomic_load(&p->state) & ST_ACTIVE_MASK) pthread_cond_wait(&p->done, &p->mu);
         pthread_mutex_unlock(&p->mu);
     }
     pthread_mutex_unlock(&p->call_mu);

@@ -99,6 +99,9 @@ static dsocr_status open_stream(ds_pdf *p, fz_stream *stm, const char *password,
     if (n_pages <= 0)
         return ds_fail(err, DSOCR_ERR_FORMAT, "%s: the PDF has no pages%s%s", p->name,
                        p->last_warning[0] ? " (MuPDF: " : "", p->last_warning[0] ? p->last_warning : "");
+    if (n_pages > DS_PDF_MAX_PAGES)   /* a lying /Count: see DS_PDF_MAX_PAGES */
+        return ds_fail(err, DSOCR_ERR_LIMIT, "%s: the PDF declares %d pages, over the limit of %d", p->name, n_pages,
+                       DS_PDF_MAX_PAGES);
     p->n_pages = n_pages;
     return DSOCR_OK;
 }

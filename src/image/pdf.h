@@ -20,6 +20,10 @@
 
 #define DS_PDF_DEFAULT_DPI 144
 #define DS_PDF_DEFAULT_MAX_PIXELS 178956970ull   /* Pillow's decompression-bomb limit */
+/* Most pages a document may declare. MuPDF takes the page count from the page tree's
+ * /Count, which a hostile file can set to 2^31-1 in a few bytes; every per-page
+ * allocation (page lists, results) would follow it. (Found by fuzz/fuzz_pdf.) */
+#define DS_PDF_MAX_PAGES 100000
 
 typedef struct ds_pdf ds_pdf;
 

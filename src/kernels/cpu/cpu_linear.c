@@ -76,8 +76,8 @@ typedef struct {
                        acc##r##m = _mm512_fmadd_ps(wo##r, vo##m, acc##r##m);
 #define GEMV_STORE(r, m) out[r][m] = _mm512_reduce_add_ps(acc##r##m);
 
-/* Each step also prefetches the same columns of the next group of 4 rows: the
- * hardware prefetcher alone reached ~40% of the read bandwidth on the 331 MB lm_head. */
+/* Each step also prefetches the same columns of the next group of 4 rows: without it
+ * the 331 MB lm_head GEMV ran 10-25% slower in A/B runs of tests/bench_kernels.c. */
 #define GEMV_KERNEL(MB, MS) \
 __attribute__((target("avx512f,avx512bw"))) \
 static void gemv_rows4_m##MB(const gemv_job *G, const float *xe, const float *xo, int64_t stride_x, \
@@ -85,13 +85,14 @@ static void gemv_rows4_m##MB(const gemv_job *G, const float *xe, const float *xo
     const uint16_t *w0 = ds_w_row_ptr(G->W, G->n0 + j), *w1 = ds_w_row_ptr(G->W, G->n0 + j + 1); \
     const uint16_t *w2 = ds_w_row_ptr(G->W, G->n0 + j + 2), *w3 = ds_w_row_ptr(G->W, G->n0 + j + 3); \
     const __m512i hi_mask = _mm512_set1_epi32((int)0xffff0000u); \
-    const int64_t pf = GEMV_ROWS * G->W->stride[0]; /* same column, next group of rows */ \
+    /* same columns of the next group of rows, as an address (may lie past the tensor) */ \
+    const uintptr_t pf = (uintptr_t)(GEMV_ROWS * G->W->stride[0] * 2); \
     GEMV_ALL(GEMV_ACC_ZERO, MS) \
     for (int c = 0; c < nchunks; c++) { \
-        _mm_prefetch((const char *)(w0 + c * 32 + pf), _MM_HINT_T0); \
-        _mm_prefetch((const char *)(w1 + c * 32 + pf), _MM_HINT_T0); \
-        _mm_prefetch((const char *)(w2 + c * 32 + pf), _MM_HINT_T0); \
-        _mm_prefetch((const char *)(w3 + c * 32 + pf), _MM_HINT_T0); \
+        _mm_prefetch((const char *)((uintptr_t)(w0 + c * 32) + pf), _MM_HINT_T0); \
+        _mm_prefetch((const char *)((uintptr_t)(w1 + c * 32) + pf), _MM_HINT_T0); \
+        _mm_prefetch((const char *)((uintptr_t)(w2 + c * 32) + pf), _MM_HINT_T0); \
+        _mm_prefetch((const char *)((uintptr_t)(w3 + c * 32) + pf), _MM_HINT_T0); \
         MS(GEMV_LOAD_X, 0) \
         GEMV_LOAD_W(0) GEMV_LOAD_W(1) GEMV_LOAD_W(2) GEMV_LOAD_W(3) \
         GEMV_ALL(GEMV_FMA, MS) \
