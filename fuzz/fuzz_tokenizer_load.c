@@ -24,7 +24,7 @@ static void round_trip(ds_tokenizer *tok, const char *text) {
         size_t len = 0;
         s = ds_tokenizer_decode(tok, ids.data, ids.n, (int)(ids.n & 1), &out, &len, &err);
         fuzz_check_error(s, &err);
-        if (s == DSOCR_OK) FUZZ_CHECK(out && strlen(out) == len);
+        if (s == DSOCR_OK) FUZZ_CHECK(out && out[len] == 0);   /* text may hold NULs (token "\u0000") */
         free(out);
         for (size_t i = 0; i < ids.n; i++) {
             size_t n;

@@ -52,12 +52,26 @@ typedef struct dsocr_model dsocr_model;
  * Return non-zero to cancel. */
 typedef int (*dsocr_progress_callback)(void *user, const char *what, uint64_t done, uint64_t total);
 
+/* Weight quantization of the language model, done once at load (docs/QUANTIZATION.md):
+ * every decoder Linear (attention, MLPs, experts, lm_head) in 32-element blocks with an
+ * f16 scale; vision, embeddings, router and norms stay at checkpoint precision. */
+typedef enum dsocr_quant {
+    DSOCR_QUANT_NONE = 0,   /* checkpoint weights (bf16) as they are */
+    DSOCR_QUANT_Q8,         /* int8 blocks: ~1.9x less decode traffic, logits within ~1% */
+    DSOCR_QUANT_Q4          /* 4-bit blocks: ~3.5x less traffic, visibly noisier logits */
+} dsocr_quant;
+
 typedef struct dsocr_load_params {
     int n_threads;                     /* 0 = number of physical cores */
     int offline;                       /* 1 = never download (also HF_HUB_OFFLINE=1) */
     const char *revision;              /* hub revision for repo ids; NULL = "main" */
     dsocr_progress_callback progress;  /* download progress; may be NULL */
     void *progress_user;
+    int quant;                         /* dsocr_quant; 0 = none */
+    uint64_t max_memory;               /* memory guard: loading and dsocr_ocr refuse with
+                                          DSOCR_ERR_LIMIT when their estimate (weights + KV
+                                          cache + activations) is over this many bytes.
+                                          0 = MemAvailable of /proc/meminfo; UINT64_MAX = off */
 } dsocr_load_params;
 
 dsocr_load_params dsocr_load_default_params(void);

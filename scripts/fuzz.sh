@@ -21,7 +21,7 @@ ARTIFACTS=${FUZZ_ARTIFACTS:-$BUILD/artifacts}
 ALL=$(sed -n 's/^ds_fuzz(NAME \([a-z0-9_]*\).*/\1/p' fuzz/targets.cmake)
 TARGETS=${*:-$ALL}
 
-command -v clang >/dev/null || { echo "fuzz.sh: clang is needed (apt-get install clang libclang-rt-dev)"; exit 2; }
+command -v clang >/dev/null || { echo "fuzz.sh: clang is needed (apt-get install clang libclang-rt-14-dev)"; exit 2; }
 CC=clang cmake -S fuzz -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$BUILD.configure.log" 2>&1 ||
     { cat "$BUILD.configure.log"; echo "fuzz.sh: configure failed"; exit 2; }
 build_targets=""
@@ -46,6 +46,7 @@ for t in $TARGETS; do
     set -- -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
         -artifact_prefix="$ARTIFACTS/$t/"
     [ -f "fuzz/dict/$t.dict" ] && set -- "$@" -dict="fuzz/dict/$t.dict"
+    # shellcheck disable=SC2046  # one option per word in fuzz/options/NAME
     [ -f "fuzz/options/$t" ] && set -- "$@" $(cat "fuzz/options/$t")
     log=$scratch/$t.log
     echo "== fuzz_$t: ${SECONDS_EACH}s"

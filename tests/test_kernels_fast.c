@@ -1,7 +1,8 @@
 /* kernels: the fast CPU kernels against the reference kernels on larger shapes that
  * reach every fast path (GEMV with K % 32 != 0, blocked sgemm, multi-block flash
  * attention with the rel-pos grid split across key blocks, im2col conv), plus the
- * thread pool itself.
+ * thread pool itself and the blocked GEMM of builds without BLAS (cpu_gemm.c: plain C
+ * tiles on x86, NEON tiles on aarch64, where scripts/test-arm.sh runs this under qemu).
  *
  * Tolerance (fast vs reference, which sums in double): per element
  *   linear / conv: |Δ| <= 2·(K+2)·2^-24·Σ|x·w| (fp32 summation bound)
@@ -13,6 +14,7 @@
 #include <string.h>
 
 #include "core/pool.h"
+#include "kernels/cpu/cpu.h"
 #include "kernels/ops.h"
 #include "test_util.h"
 
@@ -180,6 +182,49 @@ static void elementwise(ds_backend *fast, ds_backend *ref) {
     free(x); free(g); free(a1); free(a2);
 }
 
+/* ---- blocked GEMM -------------------------------------------------------------------------- */
+
+/* C = alpha·A·op(B) + beta·C on padded leading dimensions, against double sums; with
+ * beta = 0 C starts as NaN (must not be read); the padding columns must stay put. */
+static void gemm_case(int trans_b, int M, int N, int K, float alpha, float beta) {
+    int lda = K + 3, ldb = (trans_b ? K : N) + 5, ldc = N + 2;
+    float *A = rand_buf((size_t)M * lda, 1.0), *B = rand_buf((size_t)(trans_b ? N : K) * ldb, 1.0);
+    float *C = rand_buf((size_t)M * ldc, 1.0), *C0 = malloc((size_t)M * ldc * 4);
+    if (beta == 0.0f)
+        for (size_t i = 0; i < (size_t)M * ldc; i++) if (i % ldc < (size_t)N) C[i] = NAN;
+    memcpy(C0, C, (size_t)M * ldc * 4);
+    ds_cpu_sgemm_blocked(trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    int bad = 0, pad_ok = 1;
+    for (int i = 0; i < M; i++) {
+        for (int j = 0; j < N; j++) {
+            double s = 0, mag = 0;
+            for (int k = 0; k < K; k++) {
+                double p = (double)A[(size_t)i * lda + k] * (trans_b ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j]);
+                s += p;
+                mag += fabs(p);
+            }
+            double c0 = beta == 0.0f ? 0 : (double)beta * C0[(size_t)i * ldc + j];
+            double want = alpha * s + c0, tol = 2.0 * (K + 2) / 16777216.0 * (fabs(alpha) * mag + fabs(c0)) + 1e-30;
+            if (!(fabs(C[(size_t)i * ldc + j] - want) <= tol)) bad++;
+        }
+        for (int j = N; j < ldc; j++) pad_ok &= memcmp(&C[(size_t)i * ldc + j], &C0[(size_t)i * ldc + j], 4) == 0;
+    }
+    CHECK_MSG(bad == 0 && pad_ok, "blocked gemm trans_b %d M=%d N=%d K=%d alpha %g beta %g: %d bad, padding %s",
+              trans_b, M, N, K, alpha, beta, bad, pad_ok ? "kept" : "written");
+    free(A); free(B); free(C); free(C0);
+}
+
+static void test_gemm(void) {
+    /* exact tiles, ragged edges, several MC / NC / KC blocks (64 / 96 / 256), K = 0 */
+    static const int shapes[][3] = {{1, 1, 1}, {8, 12, 256}, {9, 13, 257}, {70, 100, 300}, {3, 200, 5},
+                                    {130, 25, 64}, {4, 5, 0}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int t = 0; t < 2; t++) {
+            float beta = s % 3 == 0 ? 0.0f : s % 3 == 1 ? 1.0f : 0.5f;
+            gemm_case(t, shapes[s][0], shapes[s][1], shapes[s][2], t ? 0.125f : 1.0f, beta);
+        }
+}
+
 /* ---- pool --------------------------------------------------------------------------------- */
 
 typedef struct { atomic_int *hits; ds_pool *pool; atomic_int nested_ok; } pool_ctx;
@@ -252,6 +297,10 @@ int main(void) {
     CHECK(ds_backend_ref_new(0, &ref, &err) == DSOCR_OK);
     if (!fast || !ref) return tu_done("test_kernels_fast");
     printf("fast: %s, reference: %s\n", ds_backend_name(fast), ds_backend_name(ref));
+#if defined(__aarch64__)
+    CHECK_MSG(strstr(ds_backend_name(fast), "neon") != NULL, "aarch64 picks the NEON kernels: %s", ds_backend_name(fast));
+#endif
+    test_gemm();
     test_pool();
     /* GEMV (M < 16) and sgemm paths; K % 32 != 0; N % 4 != 0 */
     static const int lin[][3] = {{1, 1280, 517}, {2, 1000, 301}, {4, 96, 1029}, {7, 1283, 130}, {15, 640, 257},

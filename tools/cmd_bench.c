@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -60,6 +61,7 @@ static const char *bench_help =
     "  --ops                  per-op profile of the vision, prefill and decode phases\n"
     "  --bw-mb N              buffer of the bandwidth test in MiB (default 1024)\n"
     "  --sgemm-n N            matrix side of the sgemm test (default 2048)\n"
+    "  --quant q8|q4          quantize the language model at load (as dsocr ocr --quant)\n"
     "The page is a synthetic 1240x1754 (A4 at 150 dpi) image; the prompt is the markdown task.\n"
     "Example:\n"
     "  dsocr bench --modes gundam --json bench.json --ops\n";
@@ -93,20 +95,22 @@ static void cpu_model(char *out, size_t n) {
     fclose(f);
 }
 
-/* A "Key:   N kB" field of /proc/self/status in bytes; -1 when absent. */
-static double proc_status_bytes(const char *key) {
+/* "Key:   N kB" fields of /proc/self/status in bytes, read in one pass (so that the
+ * peak is never below the current value); -1 when absent. */
+static void proc_memory(double *peak, double *rss, double *anon, double *file) {
+    static const char *keys[4] = {"VmHWM", "VmRSS", "RssAnon", "RssFile"};
+    double *vals[4] = {peak, rss, anon, file};
+    for (int i = 0; i < 4; i++) *vals[i] = -1;
     FILE *f = fopen("/proc/self/status", "r");
-    if (!f) return -1;
+    if (!f) return;
     char line[256];
-    double v = -1;
-    size_t kl = strlen(key);
     while (fgets(line, sizeof line, f))
-        if (!strncmp(line, key, kl) && line[kl] == ':') {
-            v = strtod(line + kl + 1, NULL) * 1024.0;
-            break;
+        for (int i = 0; i < 4; i++) {
+            size_t kl = strlen(keys[i]);
+            if (!strncmp(line, keys[i], kl) && line[kl] == ':') *vals[i] = strtod(line + kl + 1, NULL) * 1024.0;
         }
     fclose(f);
-    return v;
+    if (*rss > *peak) *peak = *rss;
 }
 
 /* Total size of the *.safetensors files of a folder. */
@@ -125,6 +129,24 @@ static double checkpoint_bytes(const char *dir) {
     }
     closedir(d);
     return total;
+}
+
+/* CPU seconds this process has used (all threads). */
+static double cpu_seconds(void) {
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru)) return 0;
+    return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/* The 1-minute load average (runnable threads, ours included). */
+static double load_average(void) {
+    double l = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &l) != 1) l = -1;
+        fclose(f);
+    }
+    return l;
 }
 
 static int file_exists(const char *path) {
@@ -298,7 +320,9 @@ static view_flop vision_flop(const ds_config *cfg, const ds_projector_weights *p
 }
 
 static double tensor_bytes(const ds_tensor *t) {
-    return t->data ? (double)ds_tensor_numel(t) * (double)ds_dtype_size(t->dtype) : 0;
+    if (t->data && ds_dtype_is_quant(t->dtype))   /* whole blocks per row (--quant) */
+        return (double)ds_dtype_bytes(t->dtype, t->shape[0] * t->stride[0]);
+    return t->data ? (double)ds_dtype_bytes(t->dtype, ds_tensor_numel(t)) : 0;   /* quantized too */
 }
 static double mlp_bytes(const ds_mlp_weights *m) {
     return tensor_bytes(&m->gate) + tensor_bytes(&m->up) + tensor_bytes(&m->down);
@@ -309,7 +333,7 @@ static double mlp_bytes(const ds_mlp_weights *m) {
  * the final norm, lm_head and one embedding row. */
 static double decode_weight_bytes(const ds_lm_config *c, const ds_decoder_weights *w) {
     double b = tensor_bytes(&w->norm) + tensor_bytes(&w->lm_head);
-    b += (double)w->embed_tokens.shape[1] * (double)ds_dtype_size(w->embed_tokens.dtype);
+    b += (double)ds_dtype_bytes(w->embed_tokens.dtype, w->embed_tokens.shape[1]);
     for (int l = 0; l < w->n_layers; l++) {
         const ds_decoder_layer_weights *lw = &w->layers[l];
         b += tensor_bytes(&lw->input_norm) + tensor_bytes(&lw->post_norm) + tensor_bytes(&lw->wq) +
@@ -506,6 +530,8 @@ typedef struct mode_run {
     double vision_gflop;        /* all views of the image */
     double encode_ms, prefill_ms, decode_ms;
     double decode_weight_bytes, decode_kv_bytes;   /* per token (KV averaged over the steps) */
+    double cpu_share;           /* CPU time / (wall time x threads) over the mode's runs: < 1 when
+                                   other processes took cores (or threads waited) */
 } mode_run;
 
 static dsocr_status prepare_mode(dsocr_model *m, const dsocr_image *img, mode_run *r, dsocr_error *err) {
@@ -542,6 +568,7 @@ static dsocr_status run_mode(dsocr_model *m, ds_decoder *dec, mode_run *r, int r
     if ((s = ds_vision_prepare(m->vision, v->global_size, err))) goto done;
     if (v->n_tiles > 0 && (s = ds_vision_prepare(m->vision, v->tile_size, err))) goto done;
     r->encode_ms = r->prefill_ms = 1e300;
+    const double cpu0 = cpu_seconds(), wall0 = ds_now_ms();
     for (int run = 0; run < runs; run++) {
         double t0 = ds_now_ms();
         if ((s = ds_vision_encode(m->vision, v->global_pixels, v->global_size, v->tiles_pixels, v->n_tiles,
@@ -569,6 +596,7 @@ static dsocr_status run_mode(dsocr_model *m, ds_decoder *dec, mode_run *r, int r
     phase_collect(prof, &ph[PH_DECODE], r->decode_ms);
     r->decode_weight_bytes = decode_weight_bytes(&m->cfg.lm, &m->w.lm);
     r->decode_kv_bytes = n_decode > 0 ? kv / n_decode : 0;
+    r->cpu_share = (cpu_seconds() - cpu0) * 1e3 / ((ds_now_ms() - wall0) * ds_backend_threads(m->be));
 done:
     free(embeds);
     free(logits);
@@ -595,7 +623,23 @@ typedef struct bench_out {
     const char *memory_after;
     int profiled;
     phase_prof *ph;
+    double load_start, load_end;   /* 1-minute load average before the runs and at the end */
 } bench_out;
+
+/* The targets, checked on the last mode run (gundam by default). */
+typedef struct targets {
+    double decode_bw, vision_sgemm, peak_over_ckpt;
+} targets;
+
+static targets bench_targets(const bench_out *b) {
+    const mode_run *r = &b->modes[b->n_modes - 1];
+    const double tps = r->decode_ms > 0 ? b->decode_tokens * 1e3 / r->decode_ms : 0;
+    targets t;
+    t.decode_bw = b->bw_gbs > 0 ? (r->decode_weight_bytes + r->decode_kv_bytes) * tps / 1e9 / b->bw_gbs : 0;
+    t.vision_sgemm = b->sgemm_gflops > 0 && r->encode_ms > 0 ? r->vision_gflop * 1e3 / r->encode_ms / b->sgemm_gflops : 0;
+    t.peak_over_ckpt = b->peak_rss - b->ckpt_bytes;
+    return t;
+}
 
 static double mode_decode_tps(const mode_run *r, int n) { return r->decode_ms > 0 ? n * 1e3 / r->decode_ms : 0; }
 
@@ -630,6 +674,8 @@ static char *bench_json(const bench_out *b) {
     cJSON_AddNumberToObject(mach, "mem_read_buffer_mib", b->bw_mib);
     cJSON_AddNumberToObject(mach, "sgemm_gflops", b->sgemm_gflops);
     cJSON_AddNumberToObject(mach, "sgemm_n", b->sgemm_n);
+    cJSON_AddNumberToObject(mach, "load_average_start", b->load_start);
+    cJSON_AddNumberToObject(mach, "load_average_end", b->load_end);
 
     cJSON *model = cJSON_AddObjectToObject(root, "model");
     cJSON_AddStringToObject(model, "dir", b->model_dir);
@@ -670,6 +716,7 @@ static char *bench_json(const bench_out *b) {
         cJSON_AddNumberToObject(o, "decode_kv_bytes_per_token", r->decode_kv_bytes);
         cJSON_AddNumberToObject(o, "decode_gbs", bpt * tps / 1e9);
         cJSON_AddNumberToObject(o, "decode_ratio_bandwidth", b->bw_gbs > 0 ? bpt * tps / 1e9 / b->bw_gbs : 0);
+        cJSON_AddNumberToObject(o, "cpu_share", r->cpu_share);
         cJSON_AddItemToArray(modes, o);
     }
 
@@ -681,6 +728,16 @@ static char *bench_json(const bench_out *b) {
     cJSON_AddNumberToObject(mem, "rss_file_bytes", b->rss_file);
     cJSON_AddNumberToObject(mem, "checkpoint_bytes", b->ckpt_bytes);
     cJSON_AddNumberToObject(mem, "peak_over_checkpoint_bytes", b->peak_rss - b->ckpt_bytes);
+
+    const targets t = bench_targets(b);
+    cJSON *tg = cJSON_AddObjectToObject(root, "targets");
+    cJSON_AddStringToObject(tg, "mode", mode_names[b->modes[b->n_modes - 1].mode]);
+    cJSON_AddNumberToObject(tg, "decode_ratio_bandwidth", t.decode_bw);
+    cJSON_AddBoolToObject(tg, "decode_ok", t.decode_bw >= 0.8);
+    cJSON_AddNumberToObject(tg, "vision_ratio_sgemm", t.vision_sgemm);
+    cJSON_AddBoolToObject(tg, "vision_ok", t.vision_sgemm >= 0.7);
+    cJSON_AddNumberToObject(tg, "peak_over_checkpoint_bytes", t.peak_over_ckpt);
+    cJSON_AddBoolToObject(tg, "memory_ok", t.peak_over_ckpt <= 1e9);
 
     if (b->profiled) {
         cJSON *prof = cJSON_AddObjectToObject(root, "profile");
@@ -727,8 +784,8 @@ static void print_table(FILE *f, const bench_out *b) {
                 v->clip_ms, v->proj_ms, ms, gf, gf * 1e3 / ms, 100.0 * gf * 1e3 / ms / b->sgemm_gflops);
     }
 
-    fprintf(f, "\n%-7s %5s %6s %7s %10s %8s %7s %8s %9s %9s %7s %8s %7s %6s\n", "mode", "views", "img", "prompt",
-            "vision ms", "GFLOP/s", "%sgemm", "prefill", "TTFT ms", "decode", "MB/tok", "GB/s", "%bw", "");
+    fprintf(f, "\n%-7s %5s %6s %7s %10s %8s %7s %8s %9s %9s %7s %8s %7s %5s\n", "mode", "views", "img", "prompt",
+            "vision ms", "GFLOP/s", "%sgemm", "prefill", "TTFT ms", "decode", "MB/tok", "GB/s", "%bw", "cpu");
     fprintf(f, "%-7s %5s %6s %7s %10s %8s %7s %8s %9s %9s %7s %8s %7s\n", "", "", "tokens", "tokens", "", "", "",
             "tok/s", "", "tok/s", "", "", "");
     for (int i = 0; i < b->n_modes; i++) {
@@ -738,15 +795,27 @@ static void print_table(FILE *f, const bench_out *b) {
         const double tps = mode_decode_tps(r, b->decode_tokens), bpt = r->decode_weight_bytes + r->decode_kv_bytes;
         char views[16];
         snprintf(views, sizeof views, "%d", 1 + r->views.n_tiles);
-        fprintf(f, "%-7s %5s %6d %7d %10.0f %8.1f %6.1f%% %8.1f %9.0f %9.2f %7.0f %8.2f %6.1f%%\n",
+        fprintf(f, "%-7s %5s %6d %7d %10.0f %8.1f %6.1f%% %8.1f %9.0f %9.2f %7.0f %8.2f %6.1f%% %4.0f%%\n",
                 mode_names[r->mode], views, r->n_embeds, n_ids, r->encode_ms, vgf, 100.0 * vgf / b->sgemm_gflops,
                 n_ids * 1e3 / r->prefill_ms, r->preprocess_ms + r->encode_ms + r->prefill_ms, tps, bpt / 1e6,
-                bpt * tps / 1e9, 100.0 * bpt * tps / 1e9 / b->bw_gbs);
+                bpt * tps / 1e9, 100.0 * bpt * tps / 1e9 / b->bw_gbs, 100.0 * r->cpu_share);
     }
     fprintf(f, "\nmemory after %s: peak RSS %.0f MiB, now %.0f MiB (heap %.0f, mapped weights %.0f); "
                "peak - checkpoint = %+.0f MiB\n",
             b->memory_after, mib(b->peak_rss), mib(b->rss), mib(b->rss_anon), mib(b->rss_file),
             mib(b->peak_rss - b->ckpt_bytes));
+    const targets t = bench_targets(b);
+    fprintf(f, "targets (%s): decode %.1f%% of bandwidth (>= 80%%: %s); vision %.1f%% of sgemm (>= 70%%: %s); "
+               "peak - checkpoint %+.2f GB (<= 1 GB: %s)\n",
+            mode_names[b->modes[b->n_modes - 1].mode], 100 * t.decode_bw, t.decode_bw >= 0.8 ? "yes" : "no",
+            100 * t.vision_sgemm, t.vision_sgemm >= 0.7 ? "yes" : "no", t.peak_over_ckpt / 1e9,
+            t.peak_over_ckpt <= 1e9 ? "yes" : "no");
+    double least = 1;
+    for (int i = 0; i < b->n_modes; i++)
+        if (b->modes[i].cpu_share < least) least = b->modes[i].cpu_share;
+    fprintf(f, "load: %.2f before the runs, %.2f at the end; this process got >= %.0f%% of its %d threads' CPU time%s\n",
+            b->load_start, b->load_end, 100 * least, b->threads,
+            least < 0.9 ? " (other work shared the cores: timings are pessimistic)" : "");
 
     if (!b->profiled) return;
     for (int p = 0; p < N_PHASES; p++) {
@@ -802,7 +871,8 @@ int dsocr_cmd_bench(int argc, char **argv) {
         {"runs", required_argument, 0, 'r'}, {"threads", required_argument, 0, 't'},
         {"json", required_argument, 0, 'j'}, {"ops", no_argument, 0, 'O'},
         {"bw-mb", required_argument, 0, 'b'}, {"sgemm-n", required_argument, 0, 'g'},
-        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"quant", required_argument, 0, 'Q'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    int quant = DSOCR_QUANT_NONE;
     const char *model_dir = NULL, *tok_dir = NULL, *json_path = NULL, *modes_text = "tiny,base,gundam";
     int n_decode = 64, runs = 1, threads = 0, ops = 0, bw_mb = 1024, sgemm_n = 2048;
     int c;
@@ -820,6 +890,12 @@ int dsocr_cmd_bench(int argc, char **argv) {
         case 'O': ops = 1; break;
         case 'b': if (cli_parse_int("--bw-mb", optarg, 16, 65536, &bw_mb)) return 2; break;
         case 'g': if (cli_parse_int("--sgemm-n", optarg, 64, 16384, &sgemm_n)) return 2; break;
+        case 'Q':
+            if (!strcmp(optarg, "q8")) quant = DSOCR_QUANT_Q8;
+            else if (!strcmp(optarg, "q4")) quant = DSOCR_QUANT_Q4;
+            else if (!strcmp(optarg, "none")) quant = DSOCR_QUANT_NONE;
+            else return cli_error("--quant: '%s' is not one of q8, q4, none", optarg), 2;
+            break;
         case 'h': fputs(bench_help, stdout); return 0;
         case ':': return cli_error("%s needs a value (see dsocr bench --help)", argv[optind - 1]), 2;
         default: return cli_error("unknown option '%s' (see dsocr bench --help)", argv[optind - 1]), 2;
@@ -851,6 +927,7 @@ int dsocr_cmd_bench(int argc, char **argv) {
     dsocr_load_params lp = dsocr_load_default_params();
     lp.n_threads = threads;
     lp.offline = 1;
+    lp.quant = quant;
     dsocr_model *m = NULL;
     if (dsocr_model_load(dir, &lp, &m, &err)) return cli_fail(&err);
 
@@ -899,14 +976,12 @@ int dsocr_cmd_bench(int argc, char **argv) {
     if (ops && (s = ds_profile_start(m->be, &prof, &err))) goto fail;
 
     /* 1. every mode end to end; memory is read after the last (gundam by default) */
+    out.load_start = load_average();
     for (int i = 0; i < n_modes; i++) {
         fprintf(stderr, "dsocr bench: %s mode ...\n", mode_names[modes[i]]);
         if ((s = run_mode(m, dec, &runs_of[i], runs, n_decode, prof, ph, &err))) goto fail;
     }
-    out.peak_rss = proc_status_bytes("VmHWM");
-    out.rss = proc_status_bytes("VmRSS");
-    out.rss_anon = proc_status_bytes("RssAnon");
-    out.rss_file = proc_status_bytes("RssFile");
+    proc_memory(&out.peak_rss, &out.rss, &out.rss_anon, &out.rss_file);
     out.memory_after = mode_names[modes[n_modes - 1]];
     ds_profile_stop(m->be, prof);
     prof = NULL;
@@ -923,6 +998,7 @@ int dsocr_cmd_bench(int argc, char **argv) {
     out.bw_gbs = measure_bandwidth((size_t)bw_mb << 20, out.threads, 5);
     out.sgemm_n = sgemm_n;
     out.sgemm_gflops = measure_sgemm(sgemm_n, out.threads, 3);
+    out.load_end = load_average();
 
     cpu_model(out.cpu, sizeof out.cpu);
     out.cores = ds_physical_cores();

@@ -4,6 +4,7 @@
  * progress on a terminal and a summary at the end; Ctrl-C stops after cleaning up. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,12 +15,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "app/memory.h"
 #include "cli.h"
 #include "commands.h"
 #include "dsocr.h"
 #include "image/pdf.h"
 #include "ocr/markdown.h"
 #include "ocr/output.h"
+#include "text/utf8.h"
 
 static const char *ocr_help =
     "Usage: dsocr [ocr] [-m MODEL] [options] INPUT...\n"
@@ -31,6 +34,8 @@ static const char *ocr_help =
     "  -m, --model DIR|ORG/NAME  checkpoint folder (config.json, *.safetensors, tokenizer.json)\n"
     "                            or a Hugging Face repo id (default deepseek-ai/DeepSeek-OCR)\n"
     "  -t, --threads N           compute threads (default: one per physical core)\n"
+    "  --quant q8|q4             quantize the language model's weights at load for faster decode;\n"
+    "                            q8 moves logits ~1% (rare greedy flips), q4 ~16x more (docs/QUANTIZATION.md)\n"
     "\n"
     "What to ask (--task), each with an example:\n"
     "  markdown   document to Markdown with layout boxes (default)\n"
@@ -77,13 +82,20 @@ static const char *ocr_help =
     "                      the default without -o), md (Markdown with image links),\n"
     "                      text (no boxes or tags), json, or none (default with -o)\n"
     "  --resume            skip inputs whose output folder is already complete\n"
+    "  --max-memory SIZE   refuse (instead of running out of memory) when the model, the\n"
+    "                      KV cache for --max-tokens and the activations of --mode are\n"
+    "                      estimated to need more than SIZE (e.g. 12G, 800M; default:\n"
+    "                      the available memory; off = no check)\n"
     "  --offline           never download; use the Hugging Face cache only\n"
     "  -v, --verbose       timings, tokens/s and memory on stderr\n"
     "  -q, --quiet         no progress or summary on stderr\n"
     "\n"
     "A progress line (pages, tokens/s, ETA) is drawn on stderr when it is a terminal,\n"
     "plain log lines otherwise, and a summary at the end. The exit status is non-zero\n"
-    "if any input or page failed. Errors are one line on stderr.\n";
+    "if any input or page failed. Errors are one line on stderr; a failed input leaves\n"
+    "no files in its output folder. Ctrl-C stops at the next token: the current input's\n"
+    "partial outputs are removed, finished inputs are kept, the summary says which (exit\n"
+    "status 130); a second Ctrl-C quits at once.\n";
 
 static int parse_mode(const char *s, dsocr_mode *m) {
     static const char *names[] = {"tiny", "small", "base", "large", "gundam"};
@@ -199,8 +211,8 @@ static int add_input(job_list *l, const char *arg) {
 
 /* ---- progress and interruption -------------------------------------------------- */
 
-static volatile sig_atomic_t interrupted;
-static void on_sigint(int sig) { (void)sig; interrupted = 1; }
+static volatile sig_atomic_t interrupted;   /* the signal number */
+static void on_signal(int sig) { interrupted = sig; }
 
 typedef struct run_state {
     int tty, quiet, verbose;
@@ -368,6 +380,97 @@ static int file_exists(const char *dir, const char *name) {
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+/* ---- no partial outputs ------------------------------------------------------------ */
+
+/* The files of an output folder (and its images/ folder) before an input runs, by
+ * name and inode: what the input adds or replaces (every write is a rename, so a
+ * new inode) can be removed when it fails, without touching anything else. */
+typedef struct file_id {
+    char name[272];   /* "x" or "images/x" */
+    ino_t ino;
+} file_id;
+
+typedef struct dir_snapshot {
+    int dir_existed, images_existed;
+    file_id *files;
+    int n, cap;
+} dir_snapshot;
+
+static void snapshot_folder(dir_snapshot *s, const char *dir, const char *sub) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s%s%s", dir, sub ? "/" : "", sub ? sub : "");
+    DIR *d = opendir(path);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        if (s->n == s->cap) {
+            int cap = s->cap ? s->cap * 2 : 32;
+            file_id *p = realloc(s->files, (size_t)cap * sizeof *p);
+            if (!p) break;   /* without a full list nothing old is removed: see is_new */
+            s->files = p;
+            s->cap = cap;
+        }
+        file_id *f = &s->files[s->n++];
+        snprintf(f->name, sizeof f->name, "%s%s%s", sub ? sub : "", sub ? "/" : "", e->d_name);
+        f->ino = e->d_ino;
+    }
+    closedir(d);
+}
+
+static void snapshot_take(dir_snapshot *s, const char *dir) {
+    memset(s, 0, sizeof *s);
+    struct stat st;
+    char path[4200];
+    s->dir_existed = stat(dir, &st) == 0;
+    snprintf(path, sizeof path, "%s/images", dir);
+    s->images_existed = stat(path, &st) == 0;
+    snapshot_folder(s, dir, NULL);
+    snapshot_folder(s, dir, "images");
+}
+
+static int snapshot_has(const dir_snapshot *s, const char *name, ino_t ino) {
+    for (int i = 0; i < s->n; i++)
+        if (s->files[i].ino == ino && !strcmp(s->files[i].name, name)) return 1;
+    return 0;
+}
+
+/* Removes the regular files that appeared (or were replaced) since the snapshot, then
+ * the folders the input created if they are empty. Returns the files removed. */
+static int remove_new_files(const dir_snapshot *s, const char *dir, const char *sub) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s%s%s", dir, sub ? "/" : "", sub ? sub : "");
+    DIR *d = opendir(path);
+    if (!d) return 0;
+    int removed = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char name[272], full[4500];
+        snprintf(name, sizeof name, "%s%s%s", sub ? sub : "", sub ? "/" : "", e->d_name);
+        snprintf(full, sizeof full, "%s/%s", dir, name);
+        struct stat st;
+        if (lstat(full, &st) != 0 || !S_ISREG(st.st_mode) || snapshot_has(s, name, st.st_ino)) continue;
+        if (unlink(full) == 0) removed++;
+        else cli_error("could not remove the partial output %s: %s", full, strerror(errno));
+    }
+    closedir(d);
+    return removed;
+}
+
+static void snapshot_restore(dir_snapshot *s, const char *dir) {
+    remove_new_files(s, dir, "images");
+    remove_new_files(s, dir, NULL);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/images", dir);
+    if (!s->images_existed) rmdir(path);   /* fails, harmlessly, when not empty */
+    if (!s->dir_existed) rmdir(dir);
+}
+
+static void snapshot_free(dir_snapshot *s) {
+    free(s->files);
+    memset(s, 0, sizeof *s);
+}
+
 /* Returns 0 ok, -1 failed, -2 interrupted. */
 static int run_input(dsocr_model *m, const dsocr_params *p, run_state *st, const job *jb, const char *out_dir,
                      const char *pages_spec, float dpi, totals *tot) {
@@ -382,7 +485,14 @@ static int run_input(dsocr_model *m, const dsocr_params *p, run_state *st, const
     }
     const char *base = strrchr(jb->path, '/');
     base = base ? base + 1 : jb->path;
-    if (dir && ds_output_open(dir, base, jb->is_pdf, NULL, &out, &err)) return cli_fail(&err), -1;
+    dir_snapshot snap = {0};
+    if (out_dir) snapshot_take(&snap, out_dir);
+    if (dir && ds_output_open(dir, base, jb->is_pdf, NULL, &out, &err)) {
+        cli_fail(&err);
+        if (out_dir) snapshot_restore(&snap, out_dir);
+        snapshot_free(&snap);
+        return -1;
+    }
     st->input = jb->path;
     int rc = 0;
     if (jb->is_pdf) {
@@ -395,6 +505,7 @@ static int run_input(dsocr_model *m, const dsocr_params *p, run_state *st, const
             st->pages_total += n_pages - 1;  /* the job was counted as one page */
             st->page_count = n_pages;
             for (int i = 0; i < n_pages && !rc; i++) {
+                if (interrupted) { rc = -2; break; }
                 uint8_t *rgb = NULL;
                 int w, h;
                 dsocr_image *img = NULL;
@@ -431,6 +542,9 @@ static int run_input(dsocr_model *m, const dsocr_params *p, run_state *st, const
         }
     }
     ds_output_free(out);
+    /* a failed or interrupted input leaves nothing behind: no partial file, no result.json */
+    if (rc != 0 && out_dir) snapshot_restore(&snap, out_dir);
+    snapshot_free(&snap);
     if (tmp_dir[0]) {
         char cmd[128];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
@@ -441,7 +555,8 @@ static int run_input(dsocr_model *m, const dsocr_params *p, run_state *st, const
 
 int dsocr_cmd_ocr(int argc, char **argv) {
     enum { O_MODE = 256, O_MAX_CROPS, O_TASK, O_PROMPT, O_REF, O_MAX_TOKENS, O_TEMP, O_TOP_P, O_TOP_K,
-           O_SEED, O_NGRAM, O_NGRAM_WINDOW, O_NO_LOOP, O_FORMAT, O_PAGES, O_DPI, O_RESUME, O_OFFLINE };
+           O_SEED, O_NGRAM, O_NGRAM_WINDOW, O_NO_LOOP, O_FORMAT, O_PAGES, O_DPI, O_RESUME, O_OFFLINE,
+           O_MAX_MEMORY, O_QUANT };
     static const struct option longopts[] = {
         {"model", required_argument, 0, 'm'}, {"threads", required_argument, 0, 't'},
         {"mode", required_argument, 0, O_MODE}, {"max-crops", required_argument, 0, O_MAX_CROPS},
@@ -453,7 +568,8 @@ int dsocr_cmd_ocr(int argc, char **argv) {
         {"no-loop-detect", no_argument, 0, O_NO_LOOP}, {"output", required_argument, 0, 'o'},
         {"format", required_argument, 0, O_FORMAT}, {"pages", required_argument, 0, O_PAGES},
         {"dpi", required_argument, 0, O_DPI}, {"resume", no_argument, 0, O_RESUME},
-        {"offline", no_argument, 0, O_OFFLINE}, {"verbose", no_argument, 0, 'v'},
+        {"offline", no_argument, 0, O_OFFLINE}, {"max-memory", required_argument, 0, O_MAX_MEMORY},
+        {"verbose", no_argument, 0, 'v'}, {"quant", required_argument, 0, O_QUANT},
         {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *model = NULL, *out_dir = NULL, *format = NULL, *pages = NULL;
     dsocr_params p = dsocr_default_params();
@@ -484,6 +600,17 @@ int dsocr_cmd_ocr(int argc, char **argv) {
         case O_DPI: if (cli_parse_int("--dpi", optarg, 18, 1200, &dpi_i)) return 2; break;
         case O_RESUME: resume = 1; break;
         case O_OFFLINE: lp.offline = 1; break;
+        case O_QUANT:
+            if (!strcmp(optarg, "q8")) lp.quant = DSOCR_QUANT_Q8;
+            else if (!strcmp(optarg, "q4")) lp.quant = DSOCR_QUANT_Q4;
+            else if (!strcmp(optarg, "none")) lp.quant = DSOCR_QUANT_NONE;
+            else return cli_error("--quant: '%s' is not one of q8, q4, none", optarg), 2;
+            break;
+        case O_MAX_MEMORY:
+            if (!strcmp(optarg, "off")) lp.max_memory = UINT64_MAX;
+            else if (ds_mem_parse_size(optarg, &lp.max_memory))
+                return cli_error("--max-memory: '%s' is not a size such as 12G, 800M or off", optarg), 2;
+            break;
         case 'v': verbose = 1; break;
         case 'q': quiet = 1; break;
         case 'h': fputs(ocr_help, stdout); return 0;
@@ -498,6 +625,14 @@ int dsocr_cmd_ocr(int argc, char **argv) {
         return cli_error("--format: '%s' is not one of raw, md, text, json, none", format), 2;
     if (p.task == DSOCR_TASK_LOCATE && !p.ref && !p.prompt)
         return cli_error("--task locate needs --ref TEXT, the thing to find"), 2;
+    const char *texts[2][2] = {{"--prompt", p.prompt}, {"--ref", p.ref}};
+    for (int i = 0; i < 2; i++) {
+        if (!texts[i][1]) continue;
+        size_t n = strlen(texts[i][1]), bad = ds_utf8_validate((const uint8_t *)texts[i][1], n);
+        if (bad < n)
+            return cli_error("%s: not valid UTF-8 (byte 0x%02x at offset %zu); give the text in UTF-8", texts[i][0],
+                             (unsigned char)texts[i][1][bad], bad), 2;
+    }
     if (p.prompt && !strstr(p.prompt, "<image>"))
         return cli_error("--prompt must contain <image> where the image goes, e.g. '<image>\\nFree OCR.'"), 2;
     if (resume && !out_dir) return cli_error("--resume needs -o DIR (it skips inputs whose output is complete)"), 2;
@@ -513,33 +648,63 @@ int dsocr_cmd_ocr(int argc, char **argv) {
         free(jobs.items);
         return 2;
     }
-    if (out_dir && mkdir(out_dir, 0777) != 0 && errno != EEXIST) {
-        cli_error("-o %s: cannot create the folder: %s", out_dir, strerror(errno));
-        for (int i = 0; i < jobs.n; i++) free(jobs.items[i].path);
-        free(jobs.items);
-        return 1;
+    /* The output folder must be writable before the model is loaded. */
+    int made_out_dir = 0;
+    if (out_dir) {
+        const char *why = NULL;
+        char probe[4200];
+        int fd = -1;
+        if (mkdir(out_dir, 0777) == 0) made_out_dir = 1;
+        else if (errno != EEXIST) why = "cannot create the folder";
+        if (!why) {
+            snprintf(probe, sizeof probe, "%s/.dsocr-probe-%ld", out_dir, (long)getpid());
+            fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+            if (fd < 0) why = "cannot write in the folder";
+        }
+        if (why) {
+            cli_error("-o %s: %s: %s", out_dir, why, strerror(errno));
+            if (made_out_dir) rmdir(out_dir);
+            for (int i = 0; i < jobs.n; i++) free(jobs.items[i].path);
+            free(jobs.items);
+            return 1;
+        }
+        close(fd);
+        unlink(probe);
     }
 
     run_state st = {.tty = isatty(2), .quiet = quiet, .verbose = verbose, .format = format,
                     .pages_total = jobs.n};
     lp.progress = on_download;
     lp.progress_user = &st;
+    /* Ctrl-C (or SIGTERM) sets a flag the token callback sees; SA_RESETHAND: a second
+     * one ends the process at once. */
+    struct sigaction sa = {0}, old_int, old_term;
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
     dsocr_error err;
     dsocr_model *m = NULL;
     double t_load = now_ms();
     if (dsocr_model_load(model, &lp, &m, &err)) {
         if (st.tty && !quiet) fputs("\r\033[K", stderr);
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
         for (int i = 0; i < jobs.n; i++) free(jobs.items[i].path);
         free(jobs.items);
+        if (made_out_dir) rmdir(out_dir);
+        if (interrupted && err.code == DSOCR_ERR_CANCELLED) {
+            cli_error("interrupted while loading the model; nothing was written");
+            return 128 + interrupted;
+        }
         return cli_fail(&err);
     }
     if (st.tty && !quiet) fputs("\r\033[K", stderr);
     if (verbose) fprintf(stderr, "dsocr: model %s loaded in %.2f s\n", model, (now_ms() - t_load) / 1e3);
 
-    struct sigaction sa = {0}, old_sa;
-    sa.sa_handler = on_sigint;
-    sigaction(SIGINT, &sa, &old_sa);
     totals tot = {0};
+    const char *stopped_in = NULL;   /* the input whose partial outputs were removed */
     st.t_start = now_ms();
     for (int i = 0; i < jobs.n && !interrupted; i++) {
         char dir[4096];
@@ -551,24 +716,32 @@ int dsocr_cmd_ocr(int argc, char **argv) {
             continue;
         }
         int r = run_input(m, &p, &st, &jobs.items[i], out_dir ? dir : NULL, pages, (float)dpi_i, &tot);
-        if (r == -2) break;
+        if (r == -2) { stopped_in = jobs.items[i].path; break; }
         if (r) tot.inputs_failed++;
         else tot.inputs_ok++;
     }
-    sigaction(SIGINT, &old_sa, NULL);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
     if (st.tty && !quiet) fputs("\r\033[K", stderr);
     if (!quiet || interrupted) {
         double secs = (now_ms() - st.t_start) / 1e3;
+        int not_started = jobs.n - tot.inputs_ok - tot.inputs_failed - tot.inputs_skipped - (stopped_in ? 1 : 0);
+        char stop[4400] = "";
+        if (interrupted && stopped_in)
+            snprintf(stop, sizeof stop, ", interrupted in %s (its partial outputs were removed), %d not started",
+                     stopped_in, not_started);
+        else if (interrupted)
+            snprintf(stop, sizeof stop, ", interrupted (%d not started)", not_started);
         fprintf(stderr, "dsocr: %d input%s: %d done, %d failed, %d skipped%s; %d page%s (%d stop, %d length, %d loop); "
                 "%ld tokens in %.1f s (%.1f tokens/s decoding)\n",
-                jobs.n, jobs.n == 1 ? "" : "s", tot.inputs_ok, tot.inputs_failed, tot.inputs_skipped,
-                interrupted ? ", interrupted (the current input's outputs were not finished)" : "", tot.pages,
+                jobs.n, jobs.n == 1 ? "" : "s", tot.inputs_ok, tot.inputs_failed, tot.inputs_skipped, stop, tot.pages,
                 tot.pages == 1 ? "" : "s", tot.finish[0], tot.finish[1], tot.finish[2], st.tokens_total, secs,
                 st.decode_ms_total > 0 ? st.tokens_total * 1e3 / st.decode_ms_total : 0.0);
     }
     dsocr_model_free(m);
     for (int i = 0; i < jobs.n; i++) free(jobs.items[i].path);
     free(jobs.items);
-    if (interrupted) return 130;
+    if (made_out_dir && tot.inputs_ok == 0) rmdir(out_dir);   /* only when empty */
+    if (interrupted) return 128 + interrupted;
     return tot.inputs_failed ? 1 : 0;
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "app/memory.h"
 #include "app/pipeline.h"
 #include "io/hub.h"
 #include "text/tokenizer.h"
@@ -35,6 +36,7 @@ void dsocr_model_free(dsocr_model *m) {
     ds_decoder_free(m->dec);
     ds_vision_free(m->vision);
     ds_model_weights_free(&m->w);
+    ds_decoder_quant_free(&m->quant);
     ds_tokenizer_free(m->tok);
     ds_backend_free(m->be);
     ds_ckpt_close(m->ck);
@@ -81,6 +83,24 @@ dsocr_status dsocr_model_load(const char *model_path, const dsocr_load_params *p
     if (!b) { s = ds_fail(err, DSOCR_ERR_NOMEM, "out of memory"); goto fail; }
     ds_model_bind(b, &m->cfg, &m->w);
     if ((s = ds_binder_finish(b, err))) goto fail;
+    /* memory guard: mapped weights + the vision buffers reserved below, before any allocation */
+    m->max_memory = lp.max_memory;
+    m->weight_bytes = ds_ckpt_total_bytes(m->ck);
+    {
+        ds_mem_estimate est;
+        ds_mem_estimate_request(&m->cfg, m->weight_bytes, 0, 0, 0, 0, &est);
+        char what[4200];
+        snprintf(what, sizeof what, "loading %s", m->dir);
+        if ((s = ds_mem_check(&est, m->max_memory, 0, what, "free memory or raise --max-memory", err))) goto fail;
+    }
+    if (lp.quant != DSOCR_QUANT_NONE) {
+        if (lp.quant != DSOCR_QUANT_Q8 && lp.quant != DSOCR_QUANT_Q4) {
+            s = ds_fail(err, DSOCR_ERR_INVALID_ARG, "load params: quant %d is not one of none (0), q8 (1), q4 (2)", lp.quant);
+            goto fail;
+        }
+        ds_quant_plan plan = ds_quant_plan_for(lp.quant == DSOCR_QUANT_Q8 ? DS_Q8_0 : DS_Q4_0, 1);
+        if ((s = ds_decoder_quantize(&m->w.lm, &plan, lp.n_threads, &m->quant, err))) goto fail;
+    }
     if ((s = ds_tokenizer_load(m->dir, &m->tok, err))) goto fail;
     if (ds_tokenizer_vocab_size(m->tok) > m->cfg.lm.vocab_size) {
         s = ds_fail(err, DSOCR_ERR_FORMAT, "%s: tokenizer has %d ids but the model's vocab_size is %d",

@@ -5,6 +5,7 @@
  *   4. prefill + generation, streaming decoded text through the callback
  *   5. the loop detector may cut a runaway page (finish = loop) */
 #include "app/pipeline.h"
+#include "app/memory.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,25 @@ static dsocr_status ensure_decoder(dsocr_model *m, int ctx, dsocr_error *err) {
     ds_decoder_params dp = {.max_ctx = ctx, .rope_bf16_inv_freq = m->rope_bf16};
     DS_TRY(ds_decoder_new(m->be, &m->cfg.lm, &m->w.lm, &dp, &m->dec, err));
     return ds_generator_new(m->dec, &m->gen, err);
+}
+
+/* Memory guard for one request (app/memory.h): refused before any compute when the
+ * weights, the vision buffers for these views, the KV cache for ctx positions and the
+ * activations do not fit. The buffers the model holds now are reused, so they count
+ * as available. */
+static dsocr_status check_memory(const dsocr_model *m, const ds_views *v, const dsocr_params *p, int ctx,
+                                 dsocr_error *err) {
+    int cur = m->dec ? ds_decoder_max_ctx(m->dec) : 0;
+    ds_mem_estimate est;
+    ds_mem_estimate_request(&m->cfg, m->weight_bytes, v->global_size, v->tile_size, v->n_tiles,
+                            ctx > cur ? ctx : cur, &est);
+    ds_mem_estimate held;
+    ds_mem_estimate_request(&m->cfg, 0, 0, 0, 0, cur, &held);
+    char what[96], advice[256];
+    snprintf(what, sizeof what, "this page (%d tokens of context: prompt + max_new_tokens)", ctx);
+    snprintf(advice, sizeof advice, "use a smaller --max-tokens (now %d), a smaller --mode%s, or raise --max-memory",
+             p->max_new_tokens, v->n_tiles > 0 ? " or fewer --max-crops" : "");
+    return ds_mem_check(&est, m->max_memory, held.vision + held.kv_cache + held.decoder, what, advice, err);
 }
 
 typedef struct run_ctx {
@@ -141,6 +161,18 @@ dsocr_status ds_pipeline_run(dsocr_model *m, const dsocr_image *img, const dsocr
                     n_ids, p->max_new_tokens);
         goto done;
     }
+    /* The prompt alone must fit the positions the model was trained on. Generation may
+     * run past max_position_embeddings (HF allows it: RoPE is computed, not looked up,
+     * and the default 8192 new tokens after a ~900-token page prompt already does), so
+     * only the prompt is held to it; the total is bounded by the memory guard below. */
+    if (n_ids > m->cfg.lm.max_position_embeddings) {
+        s = ds_fail(err, DSOCR_ERR_LIMIT,
+                    "prompt is %d tokens (%d image, %d text), over the model's context of %d positions "
+                    "(max_position_embeddings in config.json); use a shorter prompt or a smaller mode",
+                    n_ids, n_embeds, n_ids - n_embeds, m->cfg.lm.max_position_embeddings);
+        goto done;
+    }
+    if ((s = check_memory(m, &views, p, n_ids + p->max_new_tokens, err))) goto done;
 
     /* 3. DeepEncoder */
     embeds = malloc((size_t)n_embeds * (size_t)D * sizeof *embeds);

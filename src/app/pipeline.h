@@ -11,6 +11,7 @@
 #include "kernels/ops.h"
 #include "model/decoder.h"
 #include "model/generate.h"
+#include "model/quantize.h"
 #include "model/trace.h"
 #include "model/vision.h"
 #include "model/weights.h"
@@ -27,6 +28,9 @@ struct dsocr_model {
     ds_decoder *dec;          /* created on first use, re-created when a request needs more context */
     ds_generator *gen;
     int rope_bf16;            /* HF CUDA inv_freq rounding quirk (off: fp32 as the golden reference) */
+    ds_decoder_quant quant;   /* load-time quantized decoder weights (w.lm points into it) */
+    uint64_t max_memory;      /* memory guard limit (dsocr_load_params.max_memory) */
+    uint64_t weight_bytes;    /* checkpoint bytes, mapped */
 };
 
 /* Extra knobs the tools use; zeroed = normal behaviour. */

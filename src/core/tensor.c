@@ -12,8 +12,16 @@ size_t ds_dtype_size(ds_dtype t) {
     }
 }
 
+size_t ds_dtype_bytes(ds_dtype t, int64_t n) {
+    switch (t) {
+    case DS_Q8_0: return (size_t)(n / DS_QBLOCK) * (2 + DS_QBLOCK);
+    case DS_Q4_0: return (size_t)(n / DS_QBLOCK) * (2 + DS_QBLOCK / 2);
+    default: return (size_t)n * ds_dtype_size(t);
+    }
+}
+
 const char *ds_dtype_name(ds_dtype t) {
-    static const char *names[DS_DTYPE_COUNT] = {"F32", "BF16", "F16", "I64", "I32", "U8"};
+    static const char *names[DS_DTYPE_COUNT] = {"F32", "BF16", "F16", "I64", "I32", "U8", "Q8_0", "Q4_0"};
     return (unsigned)t < DS_DTYPE_COUNT ? names[t] : "?";
 }
 
@@ -70,6 +78,14 @@ float ds_tensor_get_f32(const ds_tensor *t, int64_t i) {
     case DS_I64: return (float)((const int64_t *)t->data)[i];
     case DS_I32: return (float)((const int32_t *)t->data)[i];
     case DS_U8: return (float)((const uint8_t *)t->data)[i];
+    case DS_Q8_0: case DS_Q4_0: {   /* element i of the flat run of blocks */
+        const uint8_t *blk = (const uint8_t *)t->data + ds_dtype_bytes(t->dtype, i / DS_QBLOCK * DS_QBLOCK);
+        int j = (int)(i % DS_QBLOCK);
+        float d = ds_f16_to_f32((uint16_t)(blk[0] | blk[1] << 8));
+        if (t->dtype == DS_Q8_0) return d * (float)(int8_t)blk[2 + j];
+        int nib = j < DS_QBLOCK / 2 ? blk[2 + j] & 15 : blk[2 + j - DS_QBLOCK / 2] >> 4;
+        return d * (float)(nib - 8);
+    }
     default: return 0.0f;
     }
 }

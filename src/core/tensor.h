@@ -16,6 +16,14 @@ typedef enum ds_dtype {
     DS_I64,
     DS_I32,
     DS_U8,
+    /* Block-quantized weights (core/quant.h), 2-D [N, K] only, made at load time. A
+     * tensor is a flat run of 32-element blocks; each row holds ceil(K/32) blocks
+     * (the last one zero-padded), so stride[0] = that count * 32 elements.
+     *   Q8_0 block, 34 bytes: f16 scale d, int8 q[32];         w[i] = d * q[i]
+     *   Q4_0 block, 18 bytes: f16 scale d, uint8 q[16] nibbles; byte j holds element j
+     *        (low nibble) and element j + 16 (high nibble);    w[i] = d * (nibble - 8) */
+    DS_Q8_0,
+    DS_Q4_0,
     DS_DTYPE_COUNT
 } ds_dtype;
 
@@ -28,7 +36,11 @@ typedef struct ds_tensor {
     void *data;
 } ds_tensor;
 
-size_t ds_dtype_size(ds_dtype t);
+size_t ds_dtype_size(ds_dtype t);   /* bytes per element; 0 for block-quantized dtypes */
+#define DS_QBLOCK 32                 /* elements per quantization block */
+static inline int ds_dtype_is_quant(ds_dtype t) { return t == DS_Q8_0 || t == DS_Q4_0; }
+/* Bytes of n elements (quantized: n a multiple of DS_QBLOCK, whole blocks). */
+size_t ds_dtype_bytes(ds_dtype t, int64_t n);
 const char *ds_dtype_name(ds_dtype t);
 int64_t ds_tensor_numel(const ds_tensor *t);
 /* Fills contiguous strides from the shape. */

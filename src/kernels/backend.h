@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "core/pool.h"
+#include "core/quant.h"
 #include "core/tensor.h"
 #include "kernels/ops.h"
 
@@ -65,9 +66,10 @@ const char *ds_kernels_cpu(ds_kernels *k);
 /* ---- weight access (weights are used in place, any float dtype) ----------- */
 
 /* Row `row` of a weight whose outer dim has stride W->stride[0] (elements) and whose
- * inner n elements are contiguous, as f32 into dst[n]. */
+ * inner n elements are contiguous, as f32 into dst[n]. Quantized weights: the row's
+ * first block (stride[0] is a whole number of blocks). */
 static inline const void *ds_w_row_ptr(const ds_tensor *W, int64_t row) {
-    return (const char *)W->data + (size_t)(row * W->stride[0]) * ds_dtype_size(W->dtype);
+    return (const char *)W->data + ds_dtype_bytes(W->dtype, row * W->stride[0]);
 }
 static inline void ds_w_row_f32(const ds_tensor *W, int64_t row, int64_t n, float *dst) {
     const void *src = ds_w_row_ptr(W, row);
@@ -75,6 +77,7 @@ static inline void ds_w_row_f32(const ds_tensor *W, int64_t row, int64_t n, floa
     case DS_BF16: { const uint16_t *s = src; for (int64_t i = 0; i < n; i++) dst[i] = ds_bf16_to_f32(s[i]); break; }
     case DS_F16: { const uint16_t *s = src; for (int64_t i = 0; i < n; i++) dst[i] = ds_f16_to_f32(s[i]); break; }
     case DS_F32: memcpy(dst, src, (size_t)n * sizeof(float)); break;
+    case DS_Q8_0: case DS_Q4_0: ds_dequantize_row(W->dtype, src, n, dst); break;
     default: for (int64_t i = 0; i < n; i++) dst[i] = 0.0f; break;
     }
 }

@@ -56,7 +56,7 @@ static void prof_linear(ds_backend *be, float *y, const float *x, int M, int K,
     double t = enter(p);
     p->orig.linear(be, y, x, M, K, W, b, n0, n1);
     const double N = (double)(n1 - n0);
-    leave(p, DS_PROF_LINEAR, t, 2.0 * M * K * N, N * K * (double)ds_dtype_size(W->dtype));
+    leave(p, DS_PROF_LINEAR, t, 2.0 * M * K * N, (double)ds_dtype_bytes(W->dtype, (n1 - n0) * (int64_t)K));
 }
 
 static void prof_conv2d(ds_backend *be, float *y, const float *x, int H, int W, int Cin,
@@ -67,7 +67,7 @@ static void prof_conv2d(ds_backend *be, float *y, const float *x, int H, int W, 
     const int64_t Cout = w->shape[0], kh = w->shape[2], kw = w->shape[3];
     const double Ho = (double)((H + 2 * pad - kh) / stride + 1), Wo = (double)((W + 2 * pad - kw) / stride + 1);
     leave(p, DS_PROF_CONV2D, t, 2.0 * Ho * Wo * (double)(Cout * Cin * kh * kw),
-          (double)ds_tensor_numel(w) * (double)ds_dtype_size(w->dtype));
+          (double)ds_dtype_bytes(w->dtype, ds_tensor_numel(w)));
 }
 
 static void prof_layernorm(ds_backend *be, float *y, const float *x, int rows, int dim,

@@ -223,10 +223,37 @@ static dsocr_status merge_parts(const ds_tokenizer *tok, const cJSON *m, size_t 
     return ds_fail(err, DSOCR_ERR_FORMAT, "%s: model.merges[%zu] is neither \"a b\" nor [\"a\", \"b\"]", tok->name, i);
 }
 
-static dsocr_status load_merges(ds_tokenizer *tok, const cJSON *merges, dsocr_error *err) {
+/* A vocabulary whose multi-character tokens no merge produces cannot encode them: the
+ * merges list is missing or truncated. Real files leave a few (their special tokens,
+ * also added tokens); ignore_merges tokenizers match whole words from the vocab. */
+static dsocr_status check_merges_cover_vocab(const ds_tokenizer *tok, const cJSON *vocab, const uint8_t *produced,
+                                             size_t n_merges, dsocr_error *err) {
+    if (tok->ignore_merges || !cJSON_IsObject(vocab)) return DSOCR_OK;
+    size_t n_vocab = 0, orphans = 0;
+    const char *first = NULL;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, vocab) {
+        n_vocab++;
+        const char *t = it->string;
+        size_t len = strlen(t), need;
+        if (ds_utf8_seq((const uint8_t *)t, len, &need) == len) continue;   /* one character */
+        int32_t id = ds_strmap_get(&tok->vocab, t, len);
+        if (id < 0 || id >= tok->n_ids || produced[id] || ds_strmap_get(&tok->added_map, t, len) >= 0) continue;
+        if (!first) first = t;
+        orphans++;
+    }
+    if (orphans == 0 || (n_merges > 0 && orphans * 100 <= n_vocab)) return DSOCR_OK;
+    return ds_fail(err, DSOCR_ERR_FORMAT,
+                   "%s: model.merges has %zu entries, but %zu of the %zu vocab tokens (first \"%.40s\") are made by "
+                   "no merge: the merges list is missing or truncated", tok->name, n_merges, orphans, n_vocab, first);
+}
+
+static dsocr_status load_merges(ds_tokenizer *tok, const cJSON *merges, const cJSON *vocab, dsocr_error *err) {
     if (!cJSON_IsArray(merges)) return ds_fail(err, DSOCR_ERR_FORMAT, "%s: model.merges is not an array", tok->name);
     size_t n = (size_t)cJSON_GetArraySize(merges);
     DS_TRY(ds_bpe_init_merges(tok, n, err));
+    uint8_t *produced = calloc(tok->n_ids > 0 ? (size_t)tok->n_ids : 1, 1);   /* [n_ids] made by a merge */
+    if (!produced) return ds_fail(err, DSOCR_ERR_NOMEM, "%s: out of memory", tok->name);
     char *joined = NULL;
     size_t joined_cap = 0, i = 0;
     dsocr_status st = DSOCR_OK;
@@ -256,9 +283,12 @@ static dsocr_status load_merges(ds_tokenizer *tok, const cJSON *merges, dsocr_er
             break;
         }
         if ((st = ds_bpe_add_merge(tok, ia, ib, (int32_t)i, id, err))) break;
+        if (id < tok->n_ids) produced[id] = 1;
         i++;
     }
     free(joined);
+    if (st == DSOCR_OK) st = check_merges_cover_vocab(tok, vocab, produced, n, err);
+    free(produced);
     return st;
 }
 
@@ -437,7 +467,7 @@ static dsocr_status build(ds_tokenizer *tok, const cJSON *root, const cJSON *cfg
             static const char word[] = "[\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\p{Join_Control}]";
             DS_TRY(ds_pretok_compile(word, sizeof word - 1, 0, "single_word", &tok->word_re, err));
         }
-    DS_TRY(load_merges(tok, cJSON_GetObjectItemCaseSensitive(model, "merges"), err));
+    DS_TRY(load_merges(tok, cJSON_GetObjectItemCaseSensitive(model, "merges"), vocab, err));
 
     tok->unk_id = -1;
     const cJSON *unk = cJSON_GetObjectItemCaseSensitive(model, "unk_token");

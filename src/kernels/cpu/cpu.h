@@ -7,9 +7,20 @@
 
 /* CPU features, probed once by ds_kernels_cpu. */
 extern int ds_cpu_has_avx512;     /* avx512f + avx512bw + avx512vl */
+/* aarch64 (getauxval): NEON is baseline there; the extensions are reported in the
+ * backend name and are for int8 kernels (SDOT/UDOT) and bf16 x bf16 products. */
+extern int ds_cpu_has_neon;
+extern int ds_cpu_has_dotprod;    /* HWCAP_ASIMDDP */
+extern int ds_cpu_has_bf16;       /* HWCAP2_BF16 */
 
 /* dst[n] = f32(row of a weight), vectorised where the CPU allows. */
 void ds_cpu_row_to_f32(const ds_tensor *W, int64_t row, int64_t n, float *dst);
+
+/* Quantized weights (cpu_quant.c): the decode GEMV (returns 0 when it does not apply:
+ * no AVX-512, or x too large for the scratch) and a vectorised row dequantizer. */
+int ds_cpu_quant_gemv(ds_backend *be, float *y, const float *x, int M, int K,
+                      const ds_tensor *W, const ds_tensor *b, int64_t n0, int64_t n1);
+void ds_cpu_dequant_row(const ds_tensor *W, int64_t row, int64_t n, float *dst);
 
 void ds_cpu_linear(ds_backend *be, float *y, const float *x, int M, int K,
                    const ds_tensor *W, const ds_tensor *b, int64_t n0, int64_t n1);
@@ -28,5 +39,36 @@ void ds_cpu_gelu_erf(ds_backend *be, float *x, size_t n);
 void ds_cpu_quick_gelu(ds_backend *be, float *x, size_t n);
 void ds_cpu_silu(ds_backend *be, float *x, size_t n);
 void ds_cpu_silu_mul(ds_backend *be, float *y, const float *gate, const float *up, size_t n);
+
+/* ---- f32 GEMM (cpu_gemm.c) ----------------------------------------------------------
+ * C[M, N] = alpha · A[M, K] · op(B) + beta · C, row-major, single-threaded (callers
+ * parallelise over blocks); op(B) = Bᵀ with B [N, K] when trans_b, else B [K, N].
+ * beta = 0 never reads C. ds_cpu_sgemm is cblas_sgemm, or with -DDSOCR_NO_BLAS the
+ * blocked GEMM, which is always built (and tested) as ds_cpu_sgemm_blocked. */
+void ds_cpu_sgemm(int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                  const float *B, int ldb, float beta, float *C, int ldc);
+void ds_cpu_sgemm_blocked(int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                          const float *B, int ldb, float beta, float *C, int ldc);
+#define DS_GEMM_MR 8    /* register tile of the micro-kernel: rows of A */
+#define DS_GEMM_NR 12   /* columns of op(B) */
+
+/* ---- NEON kernels (aarch64 only; kernels/cpu/cpu_*_neon.c) -------------------------- */
+#if defined(__aarch64__)
+void ds_neon_gemm_tile(int kc, const float *Ap, const float *Bp, float *C, int ldc, float alpha, float beta);
+void ds_neon_bf16_to_f32(const uint16_t *src, int64_t n, float *dst);
+void ds_neon_f16_to_f32(const uint16_t *src, int64_t n, float *dst);
+void ds_neon_gemv_bf16(ds_backend *be, float *y, const float *x, int M, int K,
+                       const ds_tensor *W, const ds_tensor *b, int64_t n0, int64_t n1);
+float ds_neon_exp_row(float *s, int n, float mx);   /* s = exp(s - mx) in place; returns Σ */
+void ds_neon_layernorm(ds_backend *be, float *y, const float *x, int rows, int dim,
+                       const ds_tensor *w, const ds_tensor *b, float eps);
+void ds_neon_rmsnorm(ds_backend *be, float *y, const float *x, int rows, int dim,
+                     const ds_tensor *w, float eps);
+void ds_neon_softmax(ds_backend *be, float *x, int rows, int n);
+void ds_neon_gelu_erf(ds_backend *be, float *x, size_t n);
+void ds_neon_quick_gelu(ds_backend *be, float *x, size_t n);
+void ds_neon_silu(ds_backend *be, float *x, size_t n);
+void ds_neon_silu_mul(ds_backend *be, float *y, const float *gate, const float *up, size_t n);
+#endif
 
 #endif

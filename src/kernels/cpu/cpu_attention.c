@@ -1,10 +1,11 @@
 /* Flash-style attention: per (batch, head, block of QB queries) the keys are visited
  * in blocks of KB with an online softmax, so no Lq x Lk score matrix ever exists
  * (SAM's global attention has 4096-6400 tokens). Both products are single-threaded
- * sgemm calls on strided views; the decomposed rel-pos bias and the causal mask are
- * applied to each score block as it is made. */
-#include <cblas.h>
+ * ds_cpu_sgemm calls on strided views; the decomposed rel-pos bias and the causal mask
+ * are applied to each score block as it is made (exp rows in AVX-512 or NEON). */
+#if defined(__x86_64__)
 #include <immintrin.h>
+#endif
 #include <math.h>
 
 #include "kernels/cpu/cpu.h"
@@ -16,6 +17,7 @@
 
 typedef struct { ds_backend *be; const ds_attn_args *a; int n_qblocks; } attn_job;
 
+#if defined(__x86_64__)
 /* p[0..n) = exp(s - mx) in place; returns the sum. */
 __attribute__((target("avx512f")))
 static float exp_row_avx512(float *s, int n, float mx) {
@@ -34,14 +36,20 @@ static float exp_row_avx512(float *s, int n, float mx) {
     }
     return _mm512_reduce_add_ps(acc);
 }
+#endif
 
 static float exp_row(float *s, int n, float mx) {
+#if defined(__x86_64__)
     if (ds_cpu_has_avx512) return exp_row_avx512(s, n, mx);
+#elif defined(__aarch64__)
+    if (ds_cpu_has_neon) return ds_neon_exp_row(s, n, mx);
+#endif
     float sum = 0.0f;
     for (int j = 0; j < n; j++) { s[j] = expf(s[j] - mx); sum += s[j]; }
     return sum;
 }
 
+#if defined(__x86_64__)
 /* s[0..n) += bh[ky] + bw[kx..] for keys laid out row-major on a grid kw wide, starting
  * at grid position (ky, kx); returns max over s[0..n). */
 __attribute__((target("avx512f")))
@@ -75,10 +83,13 @@ static float row_max_avx512(const float *s, int n) {
     }
     return _mm512_reduce_max_ps(vmax);
 }
+#endif
 
 /* Adds the rel-pos bias (if any) to the first n scores and returns their max. */
 static float bias_and_max(float *s, int n, const float *bh, const float *bw, int ky, int kx, int kw) {
+#if defined(__x86_64__)
     if (ds_cpu_has_avx512) return bh ? add_relpos_max_avx512(s, n, bh, bw, ky, kx, kw) : row_max_avx512(s, n);
+#endif
     float mx = -INFINITY;
     for (int j = 0; j < n; j++) {
         if (bh) {
@@ -124,8 +135,8 @@ static void attn_task(void *ctx, int64_t t0, int64_t t1, int tid) {
         for (int j0 = 0; j0 < n_keys; j0 += KB) {
             int kn = n_keys - j0 < KB ? n_keys - j0 : KB;
             /* S[qn, kn] = scale · q kᵀ */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, qn, kn, hd, a->scale, q, a->q_stride,
-                        kbase + (size_t)j0 * a->k_stride, a->k_stride, 0.0f, S, KB);
+            ds_cpu_sgemm(1, qn, kn, hd, a->scale, q, a->q_stride, kbase + (size_t)j0 * a->k_stride, a->k_stride,
+                         0.0f, S, KB);
             for (int i = 0; i < qn; i++) {
                 float *s = S + (size_t)i * KB;
                 int visible = kn;                       /* causal: keys j0+j <= q_pos0 + i0 + i */
@@ -148,8 +159,7 @@ static void attn_task(void *ctx, int64_t t0, int64_t t1, int tid) {
                 }
             }
             /* O[qn, hd] += P[qn, kn] · v[kn, hd] (masked rows have P = 0) */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, qn, hd, kn, 1.0f, S, KB,
-                        vbase + (size_t)j0 * a->v_stride, a->v_stride, 1.0f, O, hd);
+            ds_cpu_sgemm(0, qn, hd, kn, 1.0f, S, KB, vbase + (size_t)j0 * a->v_stride, a->v_stride, 1.0f, O, hd);
         }
         for (int i = 0; i < qn; i++) {
             float *out = a->out + bi * a->out_batch_stride + (size_t)(i0 + i) * a->out_stride + (size_t)h * hd;
@@ -192,10 +202,8 @@ static void relpos_task(void *ctx, int64_t t0, int64_t t1, int tid) {
         int qy = (int)(t % J->qh), h = (int)(t / J->qh % J->n_heads);
         int64_t bi = t / J->qh / J->n_heads;
         const float *q = J->q + bi * J->q_batch_stride + (size_t)qy * J->qw * J->q_stride + (size_t)h * J->hd;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, J->qw, nh, J->hd, 1.0f, q, J->q_stride,
-                    J->Rh, J->hd, 0.0f, Th, nh);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, J->qw, nw, J->hd, 1.0f, q, J->q_stride,
-                    J->Rw, J->hd, 0.0f, Tw, nw);
+        ds_cpu_sgemm(1, J->qw, nh, J->hd, 1.0f, q, J->q_stride, J->Rh, J->hd, 0.0f, Th, nh);
+        ds_cpu_sgemm(1, J->qw, nw, J->hd, 1.0f, q, J->q_stride, J->Rw, J->hd, 0.0f, Tw, nw);
         size_t row0 = ((size_t)bi * J->n_heads + h) * Lq + (size_t)qy * J->qw;
         for (int qx = 0; qx < J->qw; qx++) {
             float *oh = J->rel_h + (row0 + qx) * J->kh, *ow = J->rel_w + (row0 + qx) * J->kw;

@@ -1,5 +1,6 @@
 /* Vectorised (AVX-512) normalisations, softmax and activations. Entries stay on the
- * reference kernels on CPUs without AVX-512. */
+ * reference kernels on CPUs without AVX-512; aarch64 has its own (cpu_elementwise_neon.c). */
+#if defined(__x86_64__)
 #include <immintrin.h>
 #include <math.h>
 
@@ -218,3 +219,8 @@ void ds_cpu_softmax(ds_backend *be, float *x, int rows, int n) {
     norm_job J = {be, x, x, n, NULL, NULL, 0};
     ds_pool_for(be->pool, rows, 1 + 16384 / (n + 1), softmax_task, &J);
 }
+
+#else
+/* ISO C forbids an empty translation unit */
+typedef int ds_cpu_elementwise_unused;
+#endif

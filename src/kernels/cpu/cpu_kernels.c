@@ -1,19 +1,38 @@
-/* Fast CPU kernels, selected at run time from what this CPU supports. */
+/* Fast CPU kernels, selected at run time from what this CPU supports:
+ * - x86-64: AVX-512 (f, bw, vl) GEMV, widening and elementwise kernels;
+ * - aarch64: NEON (baseline there) GEMV, widening and elementwise kernels; the
+ *   dotprod and bf16 extensions are probed with getauxval and named;
+ * - anywhere: the blocked linear, conv, flash attention and rel-pos on ds_cpu_sgemm
+ *   (OpenBLAS, or our blocked GEMM in -DDSOCR_NO_BLAS builds), and the scalar
+ *   reference kernels for everything else. */
+#if !defined(DSOCR_NO_BLAS)
 #include <cblas.h>
+#endif
+#if defined(__aarch64__)
+#include <sys/auxv.h>
+#endif
 
 #include "kernels/cpu/cpu.h"
 
-const char *ds_kernels_cpu(ds_kernels *k) {
-    __builtin_cpu_init();
-    ds_cpu_has_avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                        __builtin_cpu_supports("avx512vl");
+int ds_cpu_has_neon, ds_cpu_has_dotprod, ds_cpu_has_bf16;
+
+/* Fills the GEMM-based entries, which run on any CPU. */
+static void kernels_portable(ds_kernels *k) {
+#if !defined(DSOCR_NO_BLAS)
     /* the pool parallelises over blocks; OpenBLAS runs each call on its caller */
     openblas_set_num_threads(1);
-    /* BLAS-based: any CPU (OpenBLAS dispatches itself) */
+#endif
     k->linear = ds_cpu_linear;
     k->conv2d = ds_cpu_conv2d;
     k->attention = ds_cpu_attention;
     k->relpos = ds_cpu_relpos;
+}
+
+#if defined(__x86_64__)
+static const char *kernels_x86(ds_kernels *k) {
+    __builtin_cpu_init();
+    ds_cpu_has_avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                        __builtin_cpu_supports("avx512vl");
     if (!ds_cpu_has_avx512) return "generic";
     k->layernorm = ds_cpu_layernorm;
     k->rmsnorm = ds_cpu_rmsnorm;
@@ -23,4 +42,46 @@ const char *ds_kernels_cpu(ds_kernels *k) {
     k->silu = ds_cpu_silu;
     k->silu_mul = ds_cpu_silu_mul;
     return "avx512";
+}
+#endif
+
+#if defined(__aarch64__)
+#ifndef HWCAP_ASIMD
+#define HWCAP_ASIMD (1UL << 1)
+#endif
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1UL << 20)
+#endif
+#ifndef HWCAP2_BF16
+#define HWCAP2_BF16 (1UL << 14)
+#endif
+
+static const char *kernels_arm(ds_kernels *k) {
+    unsigned long hw = getauxval(AT_HWCAP), hw2 = getauxval(AT_HWCAP2);
+    /* Advanced SIMD is mandatory on aarch64 Linux; the bit is checked all the same */
+    ds_cpu_has_neon = (hw & HWCAP_ASIMD) != 0;
+    ds_cpu_has_dotprod = ds_cpu_has_neon && (hw & HWCAP_ASIMDDP) != 0;
+    ds_cpu_has_bf16 = ds_cpu_has_neon && (hw2 & HWCAP2_BF16) != 0;
+    if (!ds_cpu_has_neon) return "generic";
+    k->layernorm = ds_neon_layernorm;
+    k->rmsnorm = ds_neon_rmsnorm;
+    k->softmax = ds_neon_softmax;
+    k->gelu_erf = ds_neon_gelu_erf;
+    k->quick_gelu = ds_neon_quick_gelu;
+    k->silu = ds_neon_silu;
+    k->silu_mul = ds_neon_silu_mul;
+    static const char *labels[4] = {"neon", "neon-dotprod", "neon-bf16", "neon-dotprod-bf16"};
+    return labels[ds_cpu_has_dotprod + 2 * ds_cpu_has_bf16];
+}
+#endif
+
+const char *ds_kernels_cpu(ds_kernels *k) {
+    kernels_portable(k);
+#if defined(__x86_64__)
+    return kernels_x86(k);
+#elif defined(__aarch64__)
+    return kernels_arm(k);
+#else
+    return "generic";
+#endif
 }

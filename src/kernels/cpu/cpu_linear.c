@@ -1,10 +1,13 @@
 /* Fast linear: y[M, N] = x[M, K] · W[n0:n1, :]ᵀ (+ b).
- * - small M (decode) with bf16 weights: an AVX-512 GEMV that streams each weight row
- *   once, exact f32 math on widened weights (no bf16 rounding of activations);
+ * - small M (decode) with bf16 weights: a GEMV (AVX-512 here, NEON in
+ *   cpu_linear_neon.c) that streams each weight row once, exact f32 math on widened
+ *   weights (no bf16 rounding of activations);
  * - otherwise: blocks of weight rows widened to f32 in per-thread scratch, then
- *   single-threaded cblas_sgemm per block, blocks spread over the pool. */
-#include <cblas.h>
+ *   single-threaded ds_cpu_sgemm per block (OpenBLAS, or the blocked GEMM of
+ *   cpu_gemm.c in -DDSOCR_NO_BLAS builds), blocks spread over the pool. */
+#if defined(__x86_64__)
 #include <immintrin.h>
+#endif
 #include <string.h>
 
 #include "kernels/cpu/cpu.h"
@@ -18,6 +21,7 @@ int ds_cpu_has_avx512;
 
 /* ---- bf16 widening --------------------------------------------------------------- */
 
+#if defined(__x86_64__)
 __attribute__((target("avx512f,avx512bw")))
 static void bf16_to_f32_avx512(const uint16_t *src, int64_t n, float *dst) {
     int64_t i = 0;
@@ -36,14 +40,25 @@ static void f16_to_f32_avx512(const uint16_t *src, int64_t n, float *dst) {
         _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(src + i))));
     for (; i < n; i++) dst[i] = ds_f16_to_f32(src[i]);
 }
+#endif
 
 void ds_cpu_row_to_f32(const ds_tensor *W, int64_t row, int64_t n, float *dst) {
+#if defined(__x86_64__)
     if (ds_cpu_has_avx512 && W->dtype == DS_BF16) bf16_to_f32_avx512(ds_w_row_ptr(W, row), n, dst);
     else if (ds_cpu_has_avx512 && W->dtype == DS_F16) f16_to_f32_avx512(ds_w_row_ptr(W, row), n, dst);
+#elif defined(__aarch64__)
+    if (ds_cpu_has_neon && W->dtype == DS_BF16) ds_neon_bf16_to_f32(ds_w_row_ptr(W, row), n, dst);
+    else if (ds_cpu_has_neon && W->dtype == DS_F16) ds_neon_f16_to_f32(ds_w_row_ptr(W, row), n, dst);
+#else
+    if (0) {}
+#endif
+    else if (ds_dtype_is_quant(W->dtype)) ds_cpu_dequant_row(W, row, n, dst);
     else ds_w_row_f32(W, row, n, dst);
 }
 
 /* ---- GEMV for small M ------------------------------------------------------------ */
+
+#if defined(__x86_64__)
 
 /* A 32-bf16 chunk read as 16 uint32 lanes holds w[2i] in the low half and w[2i+1] in
  * the high half of lane i: `<< 16` widens the even elements, `& 0xffff0000` the odd
@@ -159,6 +174,8 @@ static void gemv_task(void *ctx, int64_t j0, int64_t j1, int tid) {
     }
 }
 
+#endif   /* __x86_64__ */
+
 /* ---- blocked sgemm ----------------------------------------------------------------- */
 
 typedef struct {
@@ -185,8 +202,7 @@ static void gemm_task(void *ctx, int64_t b0, int64_t b1, int tid) {
             wf = buf;
             ldw = G->K;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, G->M, (int)jn, G->K, 1.0f, G->x, G->K,
-                    wf, (int)ldw, 0.0f, G->y + j0, (int)G->N);
+        ds_cpu_sgemm(1, G->M, (int)jn, G->K, 1.0f, G->x, G->K, wf, (int)ldw, 0.0f, G->y + j0, (int)G->N);
         if (G->b)
             for (int m = 0; m < G->M; m++)
                 for (int64_t j = 0; j < jn; j++) G->y[(size_t)m * G->N + j0 + j] += ds_tensor_get_f32(G->b, G->n0 + j0 + j);
@@ -197,12 +213,20 @@ void ds_cpu_linear(ds_backend *be, float *y, const float *x, int M, int K,
                    const ds_tensor *W, const ds_tensor *b, int64_t n0, int64_t n1) {
     if (M <= 0 || n1 <= n0) return;
     int64_t N = n1 - n0;
+    if (ds_dtype_is_quant(W->dtype) && M < GEMV_MAX_M && ds_cpu_quant_gemv(be, y, x, M, K, W, b, n0, n1)) return;
+#if defined(__x86_64__)
     if (ds_cpu_has_avx512 && W->dtype == DS_BF16 && M < GEMV_MAX_M &&
         (size_t)M * K + 64 <= DS_SCRATCH_FLOATS) {
         gemv_job G = {be, y, x, M, K, W, b, n0, N};
         ds_pool_for(be->pool, N, 16, gemv_task, &G);
         return;
     }
+#elif defined(__aarch64__)
+    if (ds_cpu_has_neon && W->dtype == DS_BF16 && M < GEMV_MAX_M) {   /* reads x in place: no scratch */
+        ds_neon_gemv_bf16(be, y, x, M, K, W, b, n0, n1);
+        return;
+    }
+#endif
     /* Block size: the widened block must fit the scratch; otherwise ~4 blocks per
      * thread for balance, at least 64 rows so sgemm runs at full speed. */
     int64_t nb_max = (int64_t)(DS_SCRATCH_FLOATS / (size_t)(K > 0 ? K : 1));

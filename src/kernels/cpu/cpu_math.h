@@ -7,6 +7,7 @@
 #ifndef DS_CPU_MATH_H
 #define DS_CPU_MATH_H
 
+#if defined(__x86_64__)
 #include <immintrin.h>
 
 __attribute__((target("avx512f"), always_inline))
@@ -49,4 +50,5 @@ static inline __m512 ds_erfc512_pos(__m512 z) {
     return _mm512_mul_ps(t, ds_exp512(e));
 }
 
+#endif
 #endif

@@ -1,0 +1,193 @@
+/* Fast linear over block-quantized weights (Q8_0, Q4_0; layouts in core/tensor.h).
+ * - small M (decode): a fused dequantize-GEMV that streams each quantized row once;
+ *   the weights are widened to f32 in registers and multiplied with the exact f32
+ *   activations (no activation rounding), one f16 scale per 32-element block;
+ * - large M: ds_cpu_linear's blocked sgemm, fed by ds_cpu_dequant_row below.
+ * Per block and row: t = Σ w_q · x (two 16-lane FMAs), acc += d · t. Q4_0's "- 8" is
+ * folded into the activations once per call: c = -8 · (x_lo + x_hi) starts t. */
+#include <immintrin.h>
+#include <string.h>
+
+#include "kernels/cpu/cpu.h"
+
+#define Q8_BYTES 34   /* f16 scale + 32 int8 */
+#define Q4_BYTES 18   /* f16 scale + 16 bytes of nibbles */
+
+typedef struct {
+    ds_backend *be;
+    float *y; const float *x;
+    int M, K, nb;          /* nb blocks per row */
+    const ds_tensor *W, *b;
+    int64_t n0, N;
+    size_t row_bytes;
+} qgemv_job;
+
+static inline uint16_t load_u16(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return h;
+}
+
+/* ---- vectorised dequantization (the large-M path) -------------------------------- */
+
+__attribute__((target("avx512f,avx512bw,f16c")))
+static void dequant_row_avx512(ds_dtype t, const uint8_t *src, int64_t n, float *dst) {
+    int64_t nfull = n / DS_QBLOCK;
+    const __m512i low4 = _mm512_set1_epi32(15), eight = _mm512_set1_epi32(8);
+    for (int64_t b = 0; b < nfull; b++) {
+        float *o = dst + b * DS_QBLOCK;
+        if (t == DS_Q8_0) {
+            const uint8_t *p = src + b * Q8_BYTES;
+            __m512 d = _mm512_set1_ps(_cvtsh_ss(load_u16(p)));
+            _mm512_storeu_ps(o, _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 2))))));
+            _mm512_storeu_ps(o + 16, _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 18))))));
+        } else {
+            const uint8_t *p = src + b * Q4_BYTES;
+            __m512 d = _mm512_set1_ps(_cvtsh_ss(load_u16(p)));
+            __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + 2)));
+            _mm512_storeu_ps(o, _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_and_si512(v, low4), eight))));
+            _mm512_storeu_ps(o + 16, _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_srli_epi32(v, 4), eight))));
+        }
+    }
+    if (nfull * DS_QBLOCK < n)   /* partial last block */
+        ds_dequantize_row(t, src + ds_dtype_bytes(t, nfull * DS_QBLOCK), n - nfull * DS_QBLOCK, dst + nfull * DS_QBLOCK);
+}
+
+void ds_cpu_dequant_row(const ds_tensor *W, int64_t row, int64_t n, float *dst) {
+    if (ds_cpu_has_avx512) dequant_row_avx512(W->dtype, ds_w_row_ptr(W, row), n, dst);
+    else ds_dequantize_row(W->dtype, ds_w_row_ptr(W, row), n, dst);
+}
+
+/* ---- GEMV for small M -------------------------------------------------------------- */
+
+/* y[m][j..j+4) for m in [m0, m0+MB), MB = 1..4: 4·MB accumulators kept in registers
+ * (macros, as in cpu_linear.c). xq [M][nb*32] is x zero-padded to whole blocks;
+ * c [M][nb*16] is Q4's folded offset (unused by Q8). */
+#define QG_M1(X, r) X(r, 0)
+#define QG_M2(X, r) X(r, 0) X(r, 1)
+#define QG_M3(X, r) X(r, 0) X(r, 1) X(r, 2)
+#define QG_M4(X, r) X(r, 0) X(r, 1) X(r, 2) X(r, 3)
+#define QG_ALL(X, MS) MS(X, 0) MS(X, 1) MS(X, 2) MS(X, 3)
+#define QG_ACC_ZERO(r, m) __m512 acc##r##m = _mm512_setzero_ps();
+#define QG_STORE(r, m) out[r][m] = _mm512_reduce_add_ps(acc##r##m);
+#define QG_PREFETCH(r) _mm_prefetch((const char *)((uintptr_t)(w##r + b * bb) + pf), _MM_HINT_T0);
+
+#define Q8_LOAD_W(r) const uint8_t *p##r = w##r + b * Q8_BYTES; \
+    __m512 wl##r = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p##r + 2)))); \
+    __m512 wh##r = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p##r + 18)))); \
+    __m512 d##r = _mm512_set1_ps(_cvtsh_ss(load_u16(p##r)));
+#define Q8_FMA(r, m) { \
+    __m512 t = _mm512_mul_ps(wl##r, _mm512_loadu_ps(xq + (m0 + m) * sx + b * 32)); \
+    t = _mm512_fmadd_ps(wh##r, _mm512_loadu_ps(xq + (m0 + m) * sx + b * 32 + 16), t); \
+    acc##r##m = _mm512_fmadd_ps(t, d##r, acc##r##m); }
+
+#define Q4_LOAD_W(r) const uint8_t *p##r = w##r + b * Q4_BYTES; \
+    __m512i v##r = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p##r + 2))); \
+    __m512 wl##r = _mm512_cvtepi32_ps(_mm512_and_si512(v##r, low4)); \
+    __m512 wh##r = _mm512_cvtepi32_ps(_mm512_srli_epi32(v##r, 4)); \
+    __m512 d##r = _mm512_set1_ps(_cvtsh_ss(load_u16(p##r)));
+#define Q4_FMA(r, m) { \
+    __m512 t = _mm512_fmadd_ps(wl##r, _mm512_loadu_ps(xq + (m0 + m) * sx + b * 32), \
+                               _mm512_loadu_ps(c + (m0 + m) * sc + b * 16)); \
+    t = _mm512_fmadd_ps(wh##r, _mm512_loadu_ps(xq + (m0 + m) * sx + b * 32 + 16), t); \
+    acc##r##m = _mm512_fmadd_ps(t, d##r, acc##r##m); }
+
+#define QG_KERNEL(NAME, BB, LOAD_W, FMA, MS) \
+__attribute__((target("avx512f,avx512bw,f16c"))) \
+static void NAME(const qgemv_job *G, const float *xq, const float *c, int64_t sx, int64_t sc, \
+                 int64_t j, int m0, float out[4][4]) { \
+    const uint8_t *w0 = ds_w_row_ptr(G->W, G->n0 + j), *w1 = ds_w_row_ptr(G->W, G->n0 + j + 1); \
+    const uint8_t *w2 = ds_w_row_ptr(G->W, G->n0 + j + 2), *w3 = ds_w_row_ptr(G->W, G->n0 + j + 3); \
+    const __m512i low4 = _mm512_set1_epi32(15); \
+    (void)low4; (void)c; (void)sc; \
+    /* the same blocks of the next group of rows, as an address (may lie past the tensor) */ \
+    const uintptr_t pf = (uintptr_t)(4 * G->row_bytes); const int bb = BB; \
+    QG_ALL(QG_ACC_ZERO, MS) \
+    for (int b = 0; b < G->nb; b++) { \
+        QG_PREFETCH(0) QG_PREFETCH(1) QG_PREFETCH(2) QG_PREFETCH(3) \
+        LOAD_W(0) LOAD_W(1) LOAD_W(2) LOAD_W(3) \
+        QG_ALL(FMA, MS) \
+    } \
+    QG_ALL(QG_STORE, MS) \
+}
+QG_KERNEL(q8_rows4_m1, Q8_BYTES, Q8_LOAD_W, Q8_FMA, QG_M1)
+QG_KERNEL(q8_rows4_m2, Q8_BYTES, Q8_LOAD_W, Q8_FMA, QG_M2)
+QG_KERNEL(q8_rows4_m3, Q8_BYTES, Q8_LOAD_W, Q8_FMA, QG_M3)
+QG_KERNEL(q8_rows4_m4, Q8_BYTES, Q8_LOAD_W, Q8_FMA, QG_M4)
+QG_KERNEL(q4_rows4_m1, Q4_BYTES, Q4_LOAD_W, Q4_FMA, QG_M1)
+QG_KERNEL(q4_rows4_m2, Q4_BYTES, Q4_LOAD_W, Q4_FMA, QG_M2)
+QG_KERNEL(q4_rows4_m3, Q4_BYTES, Q4_LOAD_W, Q4_FMA, QG_M3)
+QG_KERNEL(q4_rows4_m4, Q4_BYTES, Q4_LOAD_W, Q4_FMA, QG_M4)
+
+/* One weight row against one activation row (the N % 4 leftovers). */
+__attribute__((target("avx512f,avx512bw,f16c")))
+static float qgemv_row1(ds_dtype t, const uint8_t *w, const float *xq, const float *c, int nb) {
+    const __m512i low4 = _mm512_set1_epi32(15);
+    __m512 acc = _mm512_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        __m512 wl, wh, tt;
+        if (t == DS_Q8_0) {
+            const uint8_t *p = w + b * Q8_BYTES;
+            wl = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 2))));
+            wh = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 18))));
+            tt = _mm512_setzero_ps();
+        } else {
+            const uint8_t *p = w + b * Q4_BYTES;
+            __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + 2)));
+            wl = _mm512_cvtepi32_ps(_mm512_and_si512(v, low4));
+            wh = _mm512_cvtepi32_ps(_mm512_srli_epi32(v, 4));
+            tt = _mm512_loadu_ps(c + b * 16);
+        }
+        tt = _mm512_fmadd_ps(wl, _mm512_loadu_ps(xq + b * 32), tt);
+        tt = _mm512_fmadd_ps(wh, _mm512_loadu_ps(xq + b * 32 + 16), tt);
+        acc = _mm512_fmadd_ps(tt, _mm512_set1_ps(_cvtsh_ss(load_u16(w + b * (t == DS_Q8_0 ? Q8_BYTES : Q4_BYTES)))), acc);
+    }
+    return _mm512_reduce_add_ps(acc);
+}
+
+typedef void (*qg_kernel)(const qgemv_job *, const float *, const float *, int64_t, int64_t, int64_t, int, float[4][4]);
+
+/* items = weight rows */
+static void qgemv_task(void *ctx, int64_t j0, int64_t j1, int tid) {
+    qgemv_job *G = ctx;
+    const int M = G->M, K = G->K;
+    const int64_t sx = (int64_t)G->nb * 32, sc = (int64_t)G->nb * 16;
+    const int q8 = G->W->dtype == DS_Q8_0;
+    float *xq = ds_scratch(G->be, tid), *c = xq + (size_t)M * sx;   /* [M, nb*32], [M, nb*16] */
+    for (int m = 0; m < M; m++) {
+        memcpy(xq + m * sx, G->x + (size_t)m * K, (size_t)K * sizeof(float));
+        memset(xq + m * sx + K, 0, (size_t)(sx - K) * sizeof(float));
+        for (int64_t b = 0; !q8 && b < G->nb; b++)
+            for (int i = 0; i < 16; i++)
+                c[m * sc + b * 16 + i] = -8.0f * (xq[m * sx + b * 32 + i] + xq[m * sx + b * 32 + 16 + i]);
+    }
+    static const qg_kernel k8[4] = {q8_rows4_m1, q8_rows4_m2, q8_rows4_m3, q8_rows4_m4};
+    static const qg_kernel k4[4] = {q4_rows4_m1, q4_rows4_m2, q4_rows4_m3, q4_rows4_m4};
+    int64_t j = j0;
+    for (; j + 4 <= j1; j += 4)
+        for (int m0 = 0; m0 < M; m0 += 4) {
+            int MB = M - m0 < 4 ? M - m0 : 4;
+            float out[4][4];
+            (q8 ? k8 : k4)[MB - 1](G, xq, c, sx, sc, j, m0, out);
+            for (int r = 0; r < 4; r++)
+                for (int m = 0; m < MB; m++) G->y[(size_t)(m0 + m) * G->N + j + r] = out[r][m];
+        }
+    for (; j < j1; j++)
+        for (int m = 0; m < M; m++)
+            G->y[(size_t)m * G->N + j] = qgemv_row1(G->W->dtype, ds_w_row_ptr(G->W, G->n0 + j), xq + m * sx, c + m * sc, G->nb);
+    if (G->b)
+        for (int64_t jj = j0; jj < j1; jj++) {
+            float bias = ds_tensor_get_f32(G->b, G->n0 + jj);
+            for (int m = 0; m < M; m++) G->y[(size_t)m * G->N + jj] += bias;
+        }
+}
+
+int ds_cpu_quant_gemv(ds_backend *be, float *y, const float *x, int M, int K,
+                      const ds_tensor *W, const ds_tensor *b, int64_t n0, int64_t n1) {
+    int nb = (int)ds_quant_blocks(K);
+    if (!ds_cpu_has_avx512 || !ds_dtype_is_quant(W->dtype) || (size_t)M * nb * 48 + 64 > DS_SCRATCH_FLOATS)
+        return 0;
+    qgemv_job G = {be, y, x, M, K, nb, W, b, n0, n1 - n0, ds_quant_row_bytes(W->dtype, K)};
+    ds_pool_for(be->pool, G.N, 16, qgemv_task, &G);
+    return 1;
+}
