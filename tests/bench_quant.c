@@ -22,6 +22,7 @@
 #include "io/checkpoint.h"
 #include "io/config.h"
 #include "kernels/ops.h"
+#include "kernels/profile.h"
 #include "model/decoder.h"
 #include "model/quantize.h"
 
@@ -275,6 +276,23 @@ int main(int argc, char **argv) {
         double mb = token_bytes(&w[i], k) / 1e6;
         printf("  %-6s  %6.2f  %6.2fx  %8.1f  %9.1f  %10.0f%%\n", names[i], med[i], med[i] / med[0], mb,
                mb * med[i] / 1e3, 100.0 * mb * med[i] / 1e3 / bw);
+    }
+    // where a decode token's time goes (one more pass per format, profiled)
+    printf("\nper decode token (one profiled pass of %d tokens): ms in linear / all table ops / whole step\n", S);
+    for (int i = 0; i < 3; i++) {
+        ds_profile *prof = NULL;
+        if (ds_decoder_prefill(d[i], prompt, 16, NULL, 0, NULL, lg[i], NULL, &err)) die(&err);
+        if (ds_profile_start(be, &prof, &err)) die(&err);
+        double t0 = now_ms();
+        for (int s = 0; s < S; s++)
+            if (ds_decoder_step(d[i], chosen[s], lg[i], &err)) die(&err);
+        double total = now_ms() - t0, ops = 0;
+        ds_profile_op lin, op;
+        ds_profile_get(prof, DS_PROF_LINEAR, &lin);
+        for (int o = 0; o < DS_PROF_N_OPS; o++) { ds_profile_get(prof, o, &op); ops += op.ms; }
+        printf("  %-6s  %7.1f  %7.1f  %7.1f   (%lld linear calls per token, %.1f GB/s inside linear)\n", names[i],
+               lin.ms / S, ops / S, total / S, (long long)(lin.calls / S), token_bytes(&w[i], k) / (lin.ms / S) / 1e6);
+        ds_profile_stop(be, prof);
     }
     for (int i = 0; i < 3; i++) { free(tps[i]); free(lg[i]); ds_decoder_free(d[i]); ds_decoder_weights_free(&w[i]); }
     for (int i = 0; i < 2; i++) { ds_decoder_quant_free(&q[i]); free(posmax[i]); }

@@ -53,6 +53,24 @@ static void test_profile(void) {
     }
     CHECK_EQ_INT(total_calls, 1);
 
+    /* linear is also counted per weight name, digit runs replaced by '#' */
+    ds_tensor W2 = W;
+    W2.name = "model.layers.12.mlp.experts.3.up_proj.weight";
+    ds_op_linear(be, y, x, 3, 8, &W2, NULL);
+    W2.name = "model.layers.7.mlp.experts.60.up_proj.weight";
+    ds_op_linear_rows(be, y, x, 3, 8, &W2, NULL, 1, 3);
+    CHECK_EQ_INT(ds_profile_n_weights(p), 2);
+    ds_profile_get_weight(p, 0, &op);
+    CHECK_STR(op.name, "w");
+    CHECK_EQ_INT(op.calls, 1);
+    ds_profile_get_weight(p, 1, &op);
+    CHECK_STR(op.name, "model.layers.#.mlp.experts.#.up_proj.weight");
+    CHECK_EQ_INT(op.calls, 2);
+    CHECK_NEAR(op.flop, 2.0 * 3 * 8 * 5 + 2.0 * 3 * 8 * 2, 0, 0);
+    CHECK_NEAR(op.bytes, (5.0 + 2.0) * 8 * 4, 0, 0);
+    ds_profile_get_weight(p, 2, &op);   /* out of range: zeroed */
+    CHECK(op.name == NULL && op.calls == 0);
+
     /* causal attention: query i of 4 sees i+1 keys -> 10 pairs, x4 per head dim */
     float q[4 * 2], o[4 * 2];
     for (int i = 0; i < 8; i++) q[i] = 0.1f * (float)i;
@@ -66,6 +84,7 @@ static void test_profile(void) {
     ds_profile_reset(p);
     ds_profile_get(p, DS_PROF_LINEAR, &op);
     CHECK_EQ_INT(op.calls, 0);
+    CHECK_EQ_INT(ds_profile_n_weights(p), 0);
     ds_profile_get(p, -1, &op);   /* out of range: zeroed */
     CHECK(op.name == NULL && op.calls == 0);
     ds_profile_stop(be, p);
@@ -201,6 +220,22 @@ static void test_command(void) {
     CHECK_POS(mem, "rss_bytes");
     CHECK(num(mem, "peak_rss_bytes") >= num(mem, "rss_bytes"));
 
+    const cJSON *tg = item(root, "targets");
+    CHECK_POS(tg, "decode_ratio_bandwidth");
+    CHECK_POS(tg, "vision_ratio_sgemm");
+    CHECK_POS(tg, "decode_ratio_bandwidth_cpu_normalised");
+    CHECK_POS(tg, "vision_ratio_sgemm_cpu_normalised");
+    CHECK(cJSON_IsBool(item(tg, "decode_ok")) && cJSON_IsBool(item(tg, "vision_ok")) &&
+          cJSON_IsBool(item(tg, "memory_ok")));
+    const char *shares[] = {"cpu_share", "cpu_share_vision", "cpu_share_prefill", "cpu_share_decode"};
+    for (int i = 0; i < cJSON_GetArraySize(modes); i++)
+        for (int k = 0; k < 4; k++) {
+            double v = num(cJSON_GetArrayItem(modes, i), shares[k]);
+            CHECK_MSG(v > 0 && v <= 1.0 + 1e-9, "%s = %g", shares[k], v);
+        }
+    CHECK(num(mach, "mem_read_cpu_share") > 0 && num(mach, "mem_read_cpu_share") <= 1);
+    CHECK(num(mach, "sgemm_cpu_share") > 0 && num(mach, "sgemm_cpu_share") <= 1);
+
     const cJSON *prof = item(root, "profile");
     const char *phases[] = {"vision", "prefill", "decode"};
     for (int p = 0; p < 3; p++) {
@@ -215,8 +250,21 @@ static void test_command(void) {
             if (cJSON_IsString(opn) && !strcmp(opn->valuestring, "linear")) found_linear = 1;
         }
         CHECK_MSG(found_linear, "no linear op in the %s profile", phases[p]);
+        /* linear split by weight name, numbers replaced by '#' */
+        const cJSON *ws = item(ph, "linear_by_weight");
+        int found_head = 0;
+        for (int i = 0; i < cJSON_GetArraySize(ws); i++) {
+            const cJSON *w = cJSON_GetArrayItem(ws, i), *wn = item(w, "weight");
+            CHECK_POS(w, "calls");
+            CHECK(cJSON_IsString(wn) && !strpbrk(wn->valuestring, "0123456789"));
+            if (cJSON_IsString(wn) && !strcmp(wn->valuestring, "lm_head.weight")) found_head = 1;
+        }
+        CHECK(cJSON_GetArraySize(ws) > 0);
+        if (p > 0) CHECK_MSG(found_head, "no lm_head.weight in the %s profile", phases[p]);
     }
     cJSON_Delete(root);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);   /* the tiny checkpoint is 37 MB */
+    CHECK_EQ_INT(system(cmd), 0);
 }
 
 int main(void) {

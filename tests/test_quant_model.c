@@ -202,7 +202,9 @@ int main(void) {
                q[i].source_bytes / 1048576.0, q[i].ms);
     }
     ds_quant_plan bad = ds_quant_plan_for(DS_BF16, 0);
-    CHECK_EQ_INT(ds_decoder_quantize(&w[0], &bad, 1, &q[0], &err), DSOCR_ERR_INVALID_ARG);
+    ds_decoder_quant unused;
+    CHECK_EQ_INT(ds_decoder_quantize(&w[0], &bad, 1, &unused, &err), DSOCR_ERR_INVALID_ARG);
+    CHECK(strstr(err.message, "BF16") != NULL && unused.arena == NULL);
 
     const int V = cfg.lm.vocab_size;
     float *logits[3];

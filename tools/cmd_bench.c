@@ -139,6 +139,12 @@ static double cpu_seconds(void) {
 }
 
 /* The 1-minute load average (runnable threads, ours included). */
+/* CPU time share of n_threads over a wall interval, in (0, 1]; 1 when unknown. */
+static double cpu_share(double cpu_s, double wall_ms, int n_threads) {
+    double s = wall_ms > 0 ? cpu_s * 1e3 / (wall_ms * n_threads) : 1;
+    return s > 1 ? 1 : s > 0 ? s : 1;
+}
+
 static double load_average(void) {
     double l = -1;
     FILE *f = fopen("/proc/loadavg", "r");
@@ -147,6 +153,15 @@ static double load_average(void) {
         fclose(f);
     }
     return l;
+}
+
+/* Resets VmHWM to the current resident set (Linux >= 4.0), so that the peak excludes
+ * the bandwidth test's buffer. */
+static void reset_peak_rss(void) {
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (!f) return;
+    fputs("5", f);
+    fclose(f);
 }
 
 static int file_exists(const char *path) {
@@ -212,7 +227,7 @@ static void *bw_thread(void *arg) {
 
 /* Reads `bytes` with n_threads threads (each its own slice), best of `runs`, in GB/s.
  * The buffer is written first so that page faults are not timed. */
-static double measure_bandwidth(size_t bytes, int n_threads, int runs) {
+static double measure_bandwidth(size_t bytes, int n_threads, int runs, double *share) {
     have_avx2 = __builtin_cpu_supports("avx2");
     bytes &= ~(size_t)4095;
     uint64_t *buf = aligned_alloc(4096, bytes);
@@ -224,8 +239,9 @@ static double measure_bandwidth(size_t bytes, int n_threads, int runs) {
     pthread_t th[64];
     double best = 0;
     uint64_t sink = 0;
+    *share = 1;
     for (int r = 0; r < runs; r++) {
-        double t0 = ds_now_ms();
+        double c0 = cpu_seconds(), t0 = ds_now_ms();
         int started[64] = {0};
         for (int t = 0; t < n_threads; t++) {
             jobs[t] = (bw_job){buf + (size_t)t * per, t == n_threads - 1 ? words - (size_t)t * per : per, 0};
@@ -238,7 +254,10 @@ static double measure_bandwidth(size_t bytes, int n_threads, int runs) {
         double ms = ds_now_ms() - t0;
         for (int t = 0; t < n_threads; t++) sink += jobs[t].sum;
         double gbs = (double)bytes / (ms * 1e6);
-        if (gbs > best) best = gbs;
+        if (gbs > best) {
+            best = gbs;
+            *share = cpu_share(cpu_seconds() - c0, ms, n_threads);
+        }
     }
     free(buf);
     if (sink == 42) fputc(' ', stderr);   /* uses the sums */
@@ -248,10 +267,11 @@ static double measure_bandwidth(size_t bytes, int n_threads, int runs) {
 /* ---- machine limits: sgemm ------------------------------------------------------ */
 
 /* C = A·B for n x n floats with n_threads BLAS threads, best of `runs`, in GFLOP/s. */
-static double measure_sgemm(int n, int n_threads, int runs) {
+static double measure_sgemm(int n, int n_threads, int runs, double *share) {
     size_t nn = (size_t)n * n;
     float *a = malloc(nn * sizeof *a), *b = malloc(nn * sizeof *b), *c = malloc(nn * sizeof *c);
     double best = 0;
+    *share = 1;
     if (a && b && c) {
         for (size_t i = 0; i < nn; i++) {
             a[i] = (float)((i * 7 % 13) - 6) * 0.1f;
@@ -261,11 +281,14 @@ static double measure_sgemm(int n, int n_threads, int runs) {
         int saved = openblas_get_num_threads();
         openblas_set_num_threads(n_threads);
         for (int r = 0; r <= runs; r++) {   /* the first call warms up */
-            double t0 = ds_now_ms();
+            double c0 = cpu_seconds(), t0 = ds_now_ms();
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
             double ms = ds_now_ms() - t0;
             double gf = 2.0 * n * (double)n * n / (ms * 1e6);
-            if (r > 0 && gf > best) best = gf;
+            if (r > 0 && gf > best) {
+                best = gf;
+                *share = cpu_share(cpu_seconds() - c0, ms, n_threads);
+            }
         }
         openblas_set_num_threads(saved);   /* the backend runs BLAS single-threaded per block */
     }
@@ -426,10 +449,24 @@ static const char *find_tokenizer_dir(void) {
 enum { PH_VISION, PH_PREFILL, PH_DECODE, N_PHASES };
 static const char *phase_names[N_PHASES] = {"vision", "prefill", "decode"};
 
+typedef struct phase_weight {
+    char name[96];
+    ds_profile_op c;
+} phase_weight;
+
 typedef struct phase_prof {
     ds_profile_op op[DS_PROF_N_OPS];
+    phase_weight w[DS_PROF_MAX_WEIGHTS];   /* linear split by weight name */
+    int n_w;
     double wall_ms;     /* the phase's own wall time, summed over modes and runs */
 } phase_prof;
+
+static void op_add(ds_profile_op *to, const ds_profile_op *o) {
+    to->calls += o->calls;
+    to->ms += o->ms;
+    to->flop += o->flop;
+    to->bytes += o->bytes;
+}
 
 /* Adds the counters of p to ph and zeroes them. */
 static void phase_collect(ds_profile *p, phase_prof *ph, double wall_ms) {
@@ -438,10 +475,20 @@ static void phase_collect(ds_profile *p, phase_prof *ph, double wall_ms) {
         ds_profile_op o;
         ds_profile_get(p, i, &o);
         ph->op[i].name = o.name;
-        ph->op[i].calls += o.calls;
-        ph->op[i].ms += o.ms;
-        ph->op[i].flop += o.flop;
-        ph->op[i].bytes += o.bytes;
+        op_add(&ph->op[i], &o);
+    }
+    for (int i = 0; i < ds_profile_n_weights(p); i++) {
+        ds_profile_op o;
+        ds_profile_get_weight(p, i, &o);
+        int k = 0;
+        while (k < ph->n_w && strcmp(ph->w[k].name, o.name)) k++;
+        if (k == ph->n_w) {
+            if (ph->n_w == DS_PROF_MAX_WEIGHTS) continue;
+            snprintf(ph->w[k].name, sizeof ph->w[k].name, "%s", o.name);
+            ph->n_w++;
+        }
+        op_add(&ph->w[k].c, &o);
+        ph->w[k].c.name = ph->w[k].name;
     }
     ph->wall_ms += wall_ms;
     ds_profile_reset(p);
@@ -532,6 +579,7 @@ typedef struct mode_run {
     double decode_weight_bytes, decode_kv_bytes;   /* per token (KV averaged over the steps) */
     double cpu_share;           /* CPU time / (wall time x threads) over the mode's runs: < 1 when
                                    other processes took cores (or threads waited) */
+    double share_vision, share_prefill, share_decode;   /* the same per phase (best run) */
 } mode_run;
 
 static dsocr_status prepare_mode(dsocr_model *m, const dsocr_image *img, mode_run *r, dsocr_error *err) {
@@ -570,29 +618,40 @@ static dsocr_status run_mode(dsocr_model *m, ds_decoder *dec, mode_run *r, int r
     r->encode_ms = r->prefill_ms = 1e300;
     const double cpu0 = cpu_seconds(), wall0 = ds_now_ms();
     for (int run = 0; run < runs; run++) {
+        const double c0 = cpu_seconds();
         double t0 = ds_now_ms();
         if ((s = ds_vision_encode(m->vision, v->global_pixels, v->global_size, v->tiles_pixels, v->n_tiles,
                                   v->tile_size, v->grid_w, v->grid_h, embeds, NULL, err)))
             goto done;
         double t1 = ds_now_ms();
+        const double c1 = cpu_seconds();
         phase_collect(prof, &ph[PH_VISION], t1 - t0);
         if ((s = ds_decoder_prefill(dec, r->prompt.ids.data, n_ids, embeds, r->n_embeds, r->prompt.image_mask,
                                     logits, NULL, err)))
             goto done;
         double t2 = ds_now_ms();
+        const double c2 = cpu_seconds();
         phase_collect(prof, &ph[PH_PREFILL], t2 - t1);
-        if (t1 - t0 < r->encode_ms) r->encode_ms = t1 - t0;
-        if (t2 - t1 < r->prefill_ms) r->prefill_ms = t2 - t1;
+        const int nt = ds_backend_threads(m->be);
+        if (t1 - t0 < r->encode_ms) {
+            r->encode_ms = t1 - t0;
+            r->share_vision = cpu_share(c1 - c0, t1 - t0, nt);
+        }
+        if (t2 - t1 < r->prefill_ms) {
+            r->prefill_ms = t2 - t1;
+            r->share_prefill = cpu_share(c2 - c1, t2 - t1, nt);
+        }
     }
 
     /* forced tokens: a fixed id walk, so the length never depends on what random weights emit */
-    double t0 = ds_now_ms(), kv = 0;
+    double c0 = cpu_seconds(), t0 = ds_now_ms(), kv = 0;
     for (int i = 0; i < n_decode; i++) {
         int32_t id = (int32_t)(V > 2000 ? 1000 + ((int64_t)i * 7919) % (V - 1000) : ((int64_t)i * 7919) % V);
         if ((s = ds_decoder_step(dec, id, logits, err))) goto done;
         kv += kv_bytes(&m->cfg.lm, (double)n_ids + i + 1);
     }
     r->decode_ms = ds_now_ms() - t0;
+    r->share_decode = cpu_share(cpu_seconds() - c0, r->decode_ms, ds_backend_threads(m->be));
     phase_collect(prof, &ph[PH_DECODE], r->decode_ms);
     r->decode_weight_bytes = decode_weight_bytes(&m->cfg.lm, &m->w.lm);
     r->decode_kv_bytes = n_decode > 0 ? kv / n_decode : 0;
@@ -610,6 +669,7 @@ typedef struct bench_out {
     int cores, threads;
     const char *backend;
     double bw_gbs, bw_mib, sgemm_gflops;
+    double bw_share, sgemm_share;   /* CPU share during the best bandwidth and sgemm runs */
     int sgemm_n;
     const char *model_dir;
     double ckpt_bytes;
@@ -629,6 +689,9 @@ typedef struct bench_out {
 /* The targets, checked on the last mode run (gundam by default). */
 typedef struct targets {
     double decode_bw, vision_sgemm, peak_over_ckpt;
+    /* the same with every rate divided by the CPU share it ran with: an estimate of the
+     * ratios on an idle machine when other work shared the cores */
+    double decode_bw_cpu, vision_sgemm_cpu;
 } targets;
 
 static targets bench_targets(const bench_out *b) {
@@ -638,7 +701,18 @@ static targets bench_targets(const bench_out *b) {
     t.decode_bw = b->bw_gbs > 0 ? (r->decode_weight_bytes + r->decode_kv_bytes) * tps / 1e9 / b->bw_gbs : 0;
     t.vision_sgemm = b->sgemm_gflops > 0 && r->encode_ms > 0 ? r->vision_gflop * 1e3 / r->encode_ms / b->sgemm_gflops : 0;
     t.peak_over_ckpt = b->peak_rss - b->ckpt_bytes;
+    t.decode_bw_cpu = r->share_decode > 0 ? t.decode_bw * b->bw_share / r->share_decode : 0;
+    t.vision_sgemm_cpu = r->share_vision > 0 ? t.vision_sgemm * b->sgemm_share / r->share_vision : 0;
     return t;
+}
+
+/* Indexes of a phase's weights by time, largest first. */
+static void weights_by_time(const phase_prof *ph, int *order) {
+    for (int i = 0; i < ph->n_w; i++) order[i] = i;
+    for (int i = 1; i < ph->n_w; i++)
+        for (int j = i; j > 0 && ph->w[order[j]].c.ms > ph->w[order[j - 1]].c.ms; j--) {
+            int t = order[j]; order[j] = order[j - 1]; order[j - 1] = t;
+        }
 }
 
 static double mode_decode_tps(const mode_run *r, int n) { return r->decode_ms > 0 ? n * 1e3 / r->decode_ms : 0; }
@@ -674,6 +748,8 @@ static char *bench_json(const bench_out *b) {
     cJSON_AddNumberToObject(mach, "mem_read_buffer_mib", b->bw_mib);
     cJSON_AddNumberToObject(mach, "sgemm_gflops", b->sgemm_gflops);
     cJSON_AddNumberToObject(mach, "sgemm_n", b->sgemm_n);
+    cJSON_AddNumberToObject(mach, "mem_read_cpu_share", b->bw_share);
+    cJSON_AddNumberToObject(mach, "sgemm_cpu_share", b->sgemm_share);
     cJSON_AddNumberToObject(mach, "load_average_start", b->load_start);
     cJSON_AddNumberToObject(mach, "load_average_end", b->load_end);
 
@@ -717,6 +793,9 @@ static char *bench_json(const bench_out *b) {
         cJSON_AddNumberToObject(o, "decode_gbs", bpt * tps / 1e9);
         cJSON_AddNumberToObject(o, "decode_ratio_bandwidth", b->bw_gbs > 0 ? bpt * tps / 1e9 / b->bw_gbs : 0);
         cJSON_AddNumberToObject(o, "cpu_share", r->cpu_share);
+        cJSON_AddNumberToObject(o, "cpu_share_vision", r->share_vision);
+        cJSON_AddNumberToObject(o, "cpu_share_prefill", r->share_prefill);
+        cJSON_AddNumberToObject(o, "cpu_share_decode", r->share_decode);
         cJSON_AddItemToArray(modes, o);
     }
 
@@ -738,6 +817,8 @@ static char *bench_json(const bench_out *b) {
     cJSON_AddBoolToObject(tg, "vision_ok", t.vision_sgemm >= 0.7);
     cJSON_AddNumberToObject(tg, "peak_over_checkpoint_bytes", t.peak_over_ckpt);
     cJSON_AddBoolToObject(tg, "memory_ok", t.peak_over_ckpt <= 1e9);
+    cJSON_AddNumberToObject(tg, "decode_ratio_bandwidth_cpu_normalised", t.decode_bw_cpu);
+    cJSON_AddNumberToObject(tg, "vision_ratio_sgemm_cpu_normalised", t.vision_sgemm_cpu);
 
     if (b->profiled) {
         cJSON *prof = cJSON_AddObjectToObject(root, "profile");
@@ -761,6 +842,20 @@ static char *bench_json(const bench_out *b) {
                 cJSON_AddItemToArray(ops, oo);
             }
             cJSON_AddNumberToObject(po, "other_ms", ph->wall_ms - timed);
+            cJSON *ws = cJSON_AddArrayToObject(po, "linear_by_weight");
+            int order[DS_PROF_MAX_WEIGHTS];
+            weights_by_time(ph, order);
+            for (int i = 0; i < ph->n_w; i++) {
+                const ds_profile_op *op = &ph->w[order[i]].c;
+                cJSON *oo = cJSON_CreateObject();
+                cJSON_AddStringToObject(oo, "weight", ph->w[order[i]].name);
+                cJSON_AddNumberToObject(oo, "calls", (double)op->calls);
+                cJSON_AddNumberToObject(oo, "ms", op->ms);
+                cJSON_AddNumberToObject(oo, "share", ph->wall_ms > 0 ? op->ms / ph->wall_ms : 0);
+                cJSON_AddNumberToObject(oo, "gflops", op->ms > 0 ? op->flop / 1e6 / op->ms : 0);
+                cJSON_AddNumberToObject(oo, "gbs", op->ms > 0 ? op->bytes / 1e6 / op->ms : 0);
+                cJSON_AddItemToArray(ws, oo);
+            }
         }
     }
     char *s = cJSON_Print(root);
@@ -771,8 +866,8 @@ static char *bench_json(const bench_out *b) {
 static void print_table(FILE *f, const bench_out *b) {
     fprintf(f, "dsocr bench: %s, %d cores; backend %s\n", b->cpu, b->cores, b->backend);
     fprintf(f, "model: %s (%.2f GB of %s weights)\n", b->model_dir, b->ckpt_bytes / 1e9, b->weight_dtype);
-    fprintf(f, "machine: memory read %.1f GB/s (%.0f MiB, %d threads, best of 5); sgemm %.1f GFLOP/s "
-               "(%d^3, %d threads)\n\n", b->bw_gbs, b->bw_mib, b->threads, b->sgemm_gflops, b->sgemm_n, b->threads);
+    fprintf(f, "machine: memory read %.1f GB/s (%.0f MiB, %d threads, best of 10); sgemm %.1f GFLOP/s "
+               "(%d^3, %d threads, best of 6)\n\n", b->bw_gbs, b->bw_mib, b->threads, b->sgemm_gflops, b->sgemm_n, b->threads);
 
     fprintf(f, "vision, one view  %6s %9s %9s %9s %9s %8s %8s %7s\n", "side", "SAM ms", "CLIP ms", "proj ms",
             "total ms", "GFLOP", "GFLOP/s", "%sgemm");
@@ -816,6 +911,11 @@ static void print_table(FILE *f, const bench_out *b) {
     fprintf(f, "load: %.2f before the runs, %.2f at the end; this process got >= %.0f%% of its %d threads' CPU time%s\n",
             b->load_start, b->load_end, 100 * least, b->threads,
             least < 0.9 ? " (other work shared the cores: timings are pessimistic)" : "");
+    if (least < 0.9)
+        fprintf(f, "  rates divided by the CPU share they ran with (memory read %.0f%%, sgemm %.0f%%, vision %.0f%%, "
+                   "decode %.0f%%): decode ~%.0f%% of bandwidth, vision ~%.0f%% of sgemm (estimate)\n",
+                100 * b->bw_share, 100 * b->sgemm_share, 100 * b->modes[b->n_modes - 1].share_vision,
+                100 * b->modes[b->n_modes - 1].share_decode, 100 * t.decode_bw_cpu, 100 * t.vision_sgemm_cpu);
 
     if (!b->profiled) return;
     for (int p = 0; p < N_PHASES; p++) {
@@ -838,6 +938,14 @@ static void print_table(FILE *f, const bench_out *b) {
         }
         fprintf(f, "  %-12s %8s %10.1f %6.1f%%\n", "other", "", ph->wall_ms - timed,
                 100.0 * (ph->wall_ms - timed) / ph->wall_ms);
+        int worder[DS_PROF_MAX_WEIGHTS];
+        weights_by_time(ph, worder);
+        fprintf(f, "  linear by weight (top 8 of %d)\n", ph->n_w);
+        for (int k = 0; k < ph->n_w && k < 8; k++) {
+            const ds_profile_op *op = &ph->w[worder[k]].c;
+            fprintf(f, "    %-48s %8lld %10.1f %6.1f%% %9.1f %8.2f\n", ph->w[worder[k]].name, (long long)op->calls,
+                    op->ms, 100.0 * op->ms / ph->wall_ms, op->flop / 1e6 / op->ms, op->bytes / 1e6 / op->ms);
+        }
     }
 }
 
@@ -975,8 +1083,18 @@ int dsocr_cmd_bench(int argc, char **argv) {
     if ((s = ds_decoder_new(m->be, &m->cfg.lm, &m->w.lm, &dp, &dec, &err))) goto fail;
     if (ops && (s = ds_profile_start(m->be, &prof, &err))) goto fail;
 
-    /* 1. every mode end to end; memory is read after the last (gundam by default) */
+    /* 1. the machine's limits, measured before and after the model runs, the best kept
+     *    (other work on the machine lowers them; the best is what the machine can do) */
+    fprintf(stderr, "dsocr bench: memory bandwidth and sgemm ...\n");
+    out.threads = ds_backend_threads(m->be);
+    out.bw_mib = bw_mb;
+    out.sgemm_n = sgemm_n;
     out.load_start = load_average();
+    out.bw_gbs = measure_bandwidth((size_t)bw_mb << 20, out.threads, 5, &out.bw_share);
+    out.sgemm_gflops = measure_sgemm(sgemm_n, out.threads, 3, &out.sgemm_share);
+    reset_peak_rss();
+
+    /* 2. every mode end to end; memory is read after the last (gundam by default) */
     for (int i = 0; i < n_modes; i++) {
         fprintf(stderr, "dsocr bench: %s mode ...\n", mode_names[modes[i]]);
         if ((s = run_mode(m, dec, &runs_of[i], runs, n_decode, prof, ph, &err))) goto fail;
@@ -986,18 +1104,18 @@ int dsocr_cmd_bench(int argc, char **argv) {
     ds_profile_stop(m->be, prof);
     prof = NULL;
 
-    /* 2. one view of each side through the encoder stages */
+    /* 3. one view of each side through the encoder stages */
     fprintf(stderr, "dsocr bench: vision stages per view ...\n");
     for (int i = 0; i < n_views; i++)
         if ((s = time_view(m, view_pixels[i], view_side[i], &views[i], &err))) goto fail;
 
-    /* 3. the machine's limits */
-    fprintf(stderr, "dsocr bench: memory bandwidth and sgemm ...\n");
-    out.threads = ds_backend_threads(m->be);
-    out.bw_mib = bw_mb;
-    out.bw_gbs = measure_bandwidth((size_t)bw_mb << 20, out.threads, 5);
-    out.sgemm_n = sgemm_n;
-    out.sgemm_gflops = measure_sgemm(sgemm_n, out.threads, 3);
+    /* 4. the machine's limits again */
+    fprintf(stderr, "dsocr bench: memory bandwidth and sgemm again ...\n");
+    double bw_share, sg_share;
+    double bw = measure_bandwidth((size_t)bw_mb << 20, out.threads, 5, &bw_share);
+    double sg = measure_sgemm(sgemm_n, out.threads, 3, &sg_share);
+    if (bw > out.bw_gbs) { out.bw_gbs = bw; out.bw_share = bw_share; }
+    if (sg > out.sgemm_gflops) { out.sgemm_gflops = sg; out.sgemm_share = sg_share; }
     out.load_end = load_average();
 
     cpu_model(out.cpu, sizeof out.cpu);

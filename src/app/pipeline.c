@@ -137,7 +137,7 @@ dsocr_status ds_pipeline_run(dsocr_model *m, const dsocr_image *img, const dsocr
     float *embeds = NULL;
     ds_token_stream *stream = NULL;
     ds_loop_detector loop;
-    int loop_on = p->loop_detect != 0;
+    int loop_on = 0;   /* set once loop is initialised: early failures must not free it */
     run_ctx rc = {0};
     dsocr_status s;
 
@@ -185,7 +185,10 @@ dsocr_status ds_pipeline_run(dsocr_model *m, const dsocr_image *img, const dsocr
     /* 4. generation */
     if ((s = ensure_decoder(m, n_ids + p->max_new_tokens, err))) goto done;
     if ((s = ds_token_stream_new(m->tok, 0, &stream, err))) goto done;
-    if (loop_on && (s = ds_loop_init(&loop, NULL, err))) { loop_on = 0; goto done; }
+    if (p->loop_detect) {
+        if ((s = ds_loop_init(&loop, NULL, err))) goto done;
+        loop_on = 1;
+    }
     ds_gen_params gp = ds_gen_default_params();
     gp.max_new_tokens = p->max_new_tokens;
     gp.eos_id = m->cfg.lm.eos_token_id;

@@ -25,26 +25,35 @@ static void put_f16(uint8_t *p, uint16_t h) { p[0] = (uint8_t)h; p[1] = (uint8_t
 
 /* 32 source elements from index k0 (zeros past k) as f32. */
 static void load_block(const void *src, ds_dtype dt, int64_t k0, int64_t k, float x[DS_QBLOCK]) {
-    for (int i = 0; i < DS_QBLOCK; i++) {
-        int64_t j = k0 + i;
-        if (j >= k) { x[i] = 0.0f; continue; }
-        switch (dt) {
-        case DS_BF16: x[i] = ds_bf16_to_f32(((const uint16_t *)src)[j]); break;
-        case DS_F16: x[i] = ds_f16_to_f32(((const uint16_t *)src)[j]); break;
-        default: x[i] = ((const float *)src)[j]; break;
-        }
+    int n = k - k0 < DS_QBLOCK ? (int)(k - k0) : DS_QBLOCK;
+    if (dt == DS_BF16) {
+        const uint16_t *s = (const uint16_t *)src + k0;
+        for (int i = 0; i < n; i++) x[i] = ds_bf16_to_f32(s[i]);
+    } else if (dt == DS_F16) {
+        const uint16_t *s = (const uint16_t *)src + k0;
+        for (int i = 0; i < n; i++) x[i] = ds_f16_to_f32(s[i]);
+    } else {
+        memcpy(x, (const float *)src + k0, (size_t)n * sizeof(float));
     }
+    for (int i = n; i < DS_QBLOCK; i++) x[i] = 0.0f;
 }
+
+/* Round to nearest, ties to even, for |v| < 2^22: adding 1.5·2^23 leaves no fraction
+ * bits, so the FPU's default rounding does the work (and the loop vectorises). */
+static inline float round_even(float v) { return (v + 12582912.0f) - 12582912.0f; }
 
 static void quantize_block_q8(const float x[DS_QBLOCK], uint8_t *blk) {
     float amax = 0.0f;
-    for (int i = 0; i < DS_QBLOCK; i++) amax = fmaxf(amax, fabsf(x[i]));
+    for (int i = 0; i < DS_QBLOCK; i++) {
+        float a = fabsf(x[i]);
+        amax = a > amax ? a : amax;
+    }
     uint16_t h = ds_f32_to_f16(amax / 127.0f);
     float d = ds_f16_to_f32(h), id = d > 0.0f ? 1.0f / d : 0.0f;
     put_f16(blk, h);
     for (int i = 0; i < DS_QBLOCK; i++) {
-        long q = lrintf(x[i] * id);
-        q = q > 127 ? 127 : q < -127 ? -127 : q;
+        float q = round_even(x[i] * id);   /* |q| <= 127.1 */
+        q = q > 127.0f ? 127.0f : q >= -127.0f ? q : -127.0f;   /* NaN -> -127, never UB */
         blk[2 + i] = (uint8_t)(int8_t)q;
     }
 }
@@ -58,8 +67,8 @@ static void quantize_block_q4(const float x[DS_QBLOCK], uint8_t *blk) {
     put_f16(blk, h);
     uint8_t q[DS_QBLOCK];
     for (int i = 0; i < DS_QBLOCK; i++) {
-        long v = lrintf(x[i] * id) + 8;
-        q[i] = (uint8_t)(v > 15 ? 15 : v < 0 ? 0 : v);
+        float v = round_even(x[i] * id) + 8.0f;
+        q[i] = (uint8_t)(v > 15.0f ? 15.0f : v >= 0.0f ? v : 0.0f);   /* NaN -> 0 */
     }
     for (int j = 0; j < DS_QBLOCK / 2; j++) blk[2 + j] = (uint8_t)(q[j] | q[j + DS_QBLOCK / 2] << 4);
 }

@@ -1,6 +1,6 @@
 /* Block quantization of weights: f32/bf16/f16 -> Q8_0 / Q4_0 (layouts in core/tensor.h),
  * and back. Deterministic: the same input gives the same bytes on every machine and
- * for any thread count (round to nearest, ties to even, as lrintf in the default mode).
+ * for any thread count (round to nearest, ties to even).
  *
  *   Q8_0: d = max|w| / 127,                  q = clamp(round(w / d), -127, 127)
  *   Q4_0: m = the w of largest |w|, d = m / -8, q = clamp(round(w / d) + 8, 0, 15)

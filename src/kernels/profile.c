@@ -4,15 +4,23 @@
 #include "kernels/profile.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "kernels/backend.h"
 
+typedef struct weight_slot {
+    char name[96];
+    ds_profile_op c;
+} weight_slot;
+
 struct ds_profile {
     ds_kernels orig;                 /* the kernels being timed */
     ds_profile_op op[DS_PROF_N_OPS];
+    weight_slot w[DS_PROF_MAX_WEIGHTS];
+    int n_w;
     pthread_t owner;
     int depth;
 };
@@ -48,6 +56,43 @@ static void leave(ds_profile *p, int i, double t0, double flop, double bytes) {
     o->bytes += bytes;
 }
 
+/* The weight's name with digit runs replaced by '#': one entry per kind of weight. */
+static void weight_key(const ds_tensor *W, char *key, size_t n) {
+    const char *s = W->name ? W->name : "(unnamed)";
+    size_t k = 0;
+    while (*s && k + 1 < n) {
+        if (*s >= '0' && *s <= '9') {
+            key[k++] = '#';
+            while (*s >= '0' && *s <= '9') s++;
+        } else {
+            key[k++] = *s++;
+        }
+    }
+    key[k] = 0;
+}
+
+static void count_weight(ds_profile *p, const ds_tensor *W, double ms, double flop, double bytes) {
+    char key[96];
+    weight_key(W, key, sizeof key);
+    int i = 0;
+    while (i < p->n_w && strcmp(p->w[i].name, key)) i++;
+    if (i == p->n_w) {
+        if (p->n_w == DS_PROF_MAX_WEIGHTS) {   /* full: the last slot collects the rest */
+            i = DS_PROF_MAX_WEIGHTS - 1;
+            snprintf(p->w[i].name, sizeof p->w[i].name, "(other weights)");
+        } else {
+            snprintf(p->w[i].name, sizeof p->w[i].name, "%s", key);
+            p->n_w++;
+        }
+    }
+    ds_profile_op *c = &p->w[i].c;
+    c->name = p->w[i].name;
+    c->calls++;
+    c->ms += ms;
+    c->flop += flop;
+    c->bytes += bytes;
+}
+
 /* ---- wrappers, one per table entry --------------------------------------------- */
 
 static void prof_linear(ds_backend *be, float *y, const float *x, int M, int K,
@@ -55,8 +100,10 @@ static void prof_linear(ds_backend *be, float *y, const float *x, int M, int K,
     ds_profile *p = be->profile;
     double t = enter(p);
     p->orig.linear(be, y, x, M, K, W, b, n0, n1);
-    const double N = (double)(n1 - n0);
-    leave(p, DS_PROF_LINEAR, t, 2.0 * M * K * N, (double)ds_dtype_bytes(W->dtype, (n1 - n0) * (int64_t)K));
+    const double N = (double)(n1 - n0), flop = 2.0 * M * K * N;
+    const double bytes = (double)ds_dtype_bytes(W->dtype, (n1 - n0) * (int64_t)K);
+    if (t >= 0) count_weight(p, W, now_ms() - t, flop, bytes);
+    leave(p, DS_PROF_LINEAR, t, flop, bytes);
 }
 
 static void prof_conv2d(ds_backend *be, float *y, const float *x, int H, int W, int Cin,
@@ -186,6 +233,8 @@ void ds_profile_stop(ds_backend *be, ds_profile *p) {
 
 void ds_profile_reset(ds_profile *p) {
     memset(p->op, 0, sizeof p->op);
+    memset(p->w, 0, sizeof p->w);
+    p->n_w = 0;
     for (int i = 0; i < DS_PROF_N_OPS; i++) p->op[i].name = op_names[i];
 }
 
@@ -195,4 +244,14 @@ void ds_profile_get(const ds_profile *p, int i, ds_profile_op *out) {
         return;
     }
     *out = p->op[i];
+}
+
+int ds_profile_n_weights(const ds_profile *p) { return p->n_w; }
+
+void ds_profile_get_weight(const ds_profile *p, int i, ds_profile_op *out) {
+    if (i < 0 || i >= p->n_w) {
+        memset(out, 0, sizeof *out);
+        return;
+    }
+    *out = p->w[i].c;
 }

@@ -34,6 +34,10 @@ typedef struct ds_profile_op {
     double bytes;       /* weight bytes read (linear, conv2d) or K/V bytes read (attention) */
 } ds_profile_op;
 
+/* Linear time is also split by weight: the checkpoint name with every number replaced
+ * by '#' (model.layers.#.mlp.experts.#.down_proj.weight), at most this many names. */
+#define DS_PROF_MAX_WEIGHTS 128
+
 typedef struct ds_profile ds_profile;
 
 /* Starts timing every table op of be (one profile per backend at a time). */
@@ -44,5 +48,9 @@ void ds_profile_stop(ds_backend *be, ds_profile *p);
 void ds_profile_reset(ds_profile *p);
 /* Counters of op i (0 <= i < DS_PROF_N_OPS). */
 void ds_profile_get(const ds_profile *p, int i, ds_profile_op *out);
+/* Linear counters per weight name: n names; entry i's name stays valid until the next
+ * reset or stop. Names past DS_PROF_MAX_WEIGHTS are counted under "(other weights)". */
+int ds_profile_n_weights(const ds_profile *p);
+void ds_profile_get_weight(const ds_profile *p, int i, ds_profile_op *out);
 
 #endif

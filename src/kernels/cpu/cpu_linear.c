@@ -227,14 +227,16 @@ void ds_cpu_linear(ds_backend *be, float *y, const float *x, int M, int K,
         return;
     }
 #endif
-    /* Block size: the widened block must fit the scratch; otherwise ~4 blocks per
-     * thread for balance, at least 64 rows so sgemm runs at full speed. */
+    /* Block size: the widened block must fit the scratch; otherwise ~32 blocks for
+     * balance, at least 64 rows so sgemm runs at full speed. */
     int64_t nb_max = (int64_t)(DS_SCRATCH_FLOATS / (size_t)(K > 0 ? K : 1));
     if (nb_max < 1) {   /* a row longer than the scratch: stay correct, slowly */
         ds_ref_linear(be, y, x, M, K, W, b, n0, n1);
         return;
     }
-    int64_t nb = (N + 4 * be->n_threads - 1) / (4 * be->n_threads);
+    /* The blocks must not depend on the thread count: which columns share one sgemm
+     * call changes result bits on some BLAS kernels (OpenBLAS Haswell: AVX2 hosts). */
+    int64_t nb = (N + 31) / 32;
     if (nb < 64) nb = 64;
     if (nb > 512) nb = 512;
     nb = (nb + 15) & ~(int64_t)15;
