@@ -33,58 +33,56 @@ VG=(valgrind --tool=memcheck --leak-check=full --errors-for-leak-kinds=definite,
     --show-leak-kinds=definite,indirect --error-exitcode=99 --track-origins=no --num-callers=30
     --suppressions="$ROOT/scripts/valgrind.supp")
 
-failed=0
 start=$(date +%s)
-run() {   # run NAME CMD...: one case under valgrind, from the build folder
-    local name=$1; shift
-    local t0=$(date +%s) rc=0
+# One case under valgrind, from the build folder, in the background ($JOBS at a time:
+# valgrind runs a process's threads one at a time, so cases run side by side).
+# expect: ok = exit 0; bad = a clean error (exit 1..127 but not valgrind's 99), for
+# the bad-input cases, whose error paths must free everything too.
+case_run() {
+    local expect=$1 name=$2; shift 2
+    local t0=$(date +%s) rc=0 verdict=FAIL
     (cd "$BUILD" && "${VG[@]}" --log-file="$LOGS/$name.log" "$@" >"$LOGS/$name.out" 2>&1) || rc=$?
     local t=$(( $(date +%s) - t0 ))
-    if [ $rc -eq 0 ]; then
-        printf '  ok    %-34s %4ds\n' "$name" "$t"
-    else
-        failed=$((failed + 1))
-        printf '  FAIL  %-34s %4ds (exit %d; %s)\n' "$name" "$t" "$rc" "$LOGS/$name.log"
-        grep -E "ERROR SUMMARY|definitely lost|indirectly lost" "$LOGS/$name.log" | sed 's/^/        /' || true
-        tail -3 "$LOGS/$name.out" | sed 's/^/        /'
-    fi
+    if [ "$expect" = ok ] && [ $rc -eq 0 ]; then verdict=ok; fi
+    if [ "$expect" = bad ] && [ $rc -ne 99 ] && [ $rc -ne 0 ] && [ $rc -lt 128 ]; then verdict=ok; fi
+    {
+        printf '  %-4s  %-34s %4ds (exit %d)\n' "$verdict" "$name" "$t" "$rc"
+        if [ $verdict = FAIL ]; then
+            echo "        $LOGS/$name.log"
+            grep -E "ERROR SUMMARY|definitely lost|indirectly lost" "$LOGS/$name.log" | sed 's/^/        /' || true
+            tail -3 "$LOGS/$name.out" | sed 's/^/        /'
+        fi
+    } > "$LOGS/$name.result"
+    cat "$LOGS/$name.result"
 }
-# a failure the program reports cleanly (exit 1, not valgrind's 99) still counts as
-# clean for memcheck: used for the bad-input cases
-run_bad() {
-    local name=$1; shift
-    local t0=$(date +%s) rc=0
-    (cd "$BUILD" && "${VG[@]}" --log-file="$LOGS/$name.log" "$@" >"$LOGS/$name.out" 2>&1) || rc=$?
-    local t=$(( $(date +%s) - t0 ))
-    if [ $rc -ne 99 ] && [ $rc -ne 0 ] && [ $rc -lt 128 ]; then
-        printf '  ok    %-34s %4ds (clean error, exit %d)\n' "$name" "$t" "$rc"
-    else
-        failed=$((failed + 1))
-        printf '  FAIL  %-34s %4ds (exit %d; %s)\n' "$name" "$t" "$rc" "$LOGS/$name.log"
-        grep -E "ERROR SUMMARY|definitely lost|indirectly lost" "$LOGS/$name.log" | sed 's/^/        /' || true
-    fi
+spawn() {
+    while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
+    case_run "$@" &
 }
+run() { spawn ok "$@"; }
+run_bad() { spawn bad "$@"; }
 
-echo "valgrind memcheck on $BUILD"
+echo "valgrind memcheck on $BUILD ($JOBS at a time)"
+OUT=$(mktemp -d)
+BAD=$(mktemp -d)
+# the slow ones first
+run vision_golden_small_text_tiny tests/test_vision_golden small_text_300x200__tiny
+# vision + decoder + generation against one golden fixture, end to end
+run parity_small_text_tiny ./dsocr parity -q -t 1 -m "$GOLDEN/tiny-model" \
+                           --fixture "$GOLDEN/cases/small_text_300x200__tiny.safetensors"
+run cli_ocr_tiny           ./dsocr -q -t 1 -m "$GOLDEN/tiny-model" --mode tiny --max-tokens 4 -o "$OUT/ok" \
+                           "$GOLDEN/images/small_text_300x200.png"
+run test_memory_guard      tests/test_memory_guard
+run test_kernels_fast      tests/test_kernels_fast
 run test_core              tests/test_core
 run test_kernels           tests/test_kernels
-run test_kernels_fast      tests/test_kernels_fast
 run test_safetensors       tests/test_safetensors
 run test_checkpoint        tests/test_checkpoint
 run test_config            tests/test_config
 run test_image_decode      tests/test_image_decode
 run test_text              tests/test_text
 run test_ocr_output        tests/test_ocr_output
-run test_memory_guard      tests/test_memory_guard
-run vision_golden_small_text_tiny tests/test_vision_golden small_text_300x200__tiny
-# vision + decoder + generation against one golden fixture, end to end
-run parity_small_text_tiny ./dsocr parity -q -t 1 -m "$GOLDEN/tiny-model" \
-                           --fixture "$GOLDEN/cases/small_text_300x200__tiny.safetensors"
-OUT=$(mktemp -d)
-run cli_ocr_tiny           ./dsocr -q -t 1 -m "$GOLDEN/tiny-model" --mode tiny --max-tokens 4 -o "$OUT/ok" \
-                           "$GOLDEN/images/small_text_300x200.png"
 # bad input: the error paths free everything too
-BAD=$(mktemp -d)
 mkdir -p "$BAD/model"
 for f in "$GOLDEN"/tiny-model/*; do ln -s "$f" "$BAD/model/"; done
 rm "$BAD/model/model.safetensors"
@@ -96,7 +94,9 @@ run_bad cli_truncated_image ./dsocr -q -t 1 -m "$GOLDEN/tiny-model" --mode tiny 
                            "$BAD/cut.png"
 run_bad cli_memory_guard   ./dsocr -q -t 1 -m "$GOLDEN/tiny-model" --mode tiny --max-tokens 1000000 \
                            --max-memory 1G -o "$OUT/bad3" "$GOLDEN/images/small_text_300x200.png"
+wait
 rm -rf "$OUT" "$BAD"
-
-echo "valgrind.sh: $failed failed, $(( $(date +%s) - start )) s"
-[ $failed -eq 0 ]
+total=$(ls "$LOGS"/*.result | wc -l)
+failed=$(grep -l "^  FAIL" "$LOGS"/*.result | wc -l || true)
+echo "valgrind.sh: $((total - failed)) of $total cases clean, $(( $(date +%s) - start )) s"
+[ "$failed" -eq 0 ]

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "core/pool.h"
+#include "core/quant.h"
 #include "kernels/cpu/cpu.h"
 #include "kernels/ops.h"
 #include "test_util.h"
@@ -77,6 +78,116 @@ static void linear_case(ds_backend *fast, ds_backend *ref, int M, int K, int N, 
         }
     CHECK_MSG(bad == 0, "fast linear M=%d K=%d N=%d bias %d: %d outputs off", M, K, N, bias, bad);
     free(W.data); free(b.data); free(x); free(y1); free(y2);
+}
+
+/* ---- batched linear ------------------------------------------------------------------- */
+
+/* A random [N, K] weight of dtype t (bf16, f32, q8_0, q4_0) with its rows widened to f32
+ * (what the kernels must multiply by) in *deq. */
+static ds_tensor weight_of(ds_dtype t, int N, int K, float **deq) {
+    ds_tensor src = {.dtype = DS_F32, .ndim = 2, .shape = {N, K}};
+    ds_tensor_set_contiguous(&src);
+    src.data = rand_buf((size_t)N * K, 0.05);
+    ds_tensor W = src;
+    if (t == DS_BF16) {
+        uint16_t *d = malloc((size_t)N * K * 2);
+        for (int i = 0; i < N * K; i++) d[i] = ds_f32_to_bf16(((float *)src.data)[i]);
+        W.dtype = DS_BF16;
+        W.data = d;
+    } else if (ds_dtype_is_quant(t)) {
+        ds_quantize_tensor(NULL, &src, t, malloc((size_t)N * ds_quant_row_bytes(t, K)), &W);
+    }
+    if (W.data != src.data) free(src.data);
+    *deq = malloc((size_t)N * K * sizeof(float));
+    for (int n = 0; n < N; n++) ds_w_row_f32(&W, n, K, *deq + (size_t)n * K);
+    return W;
+}
+
+/* Outputs of job J off the double product by more than the fp32 summation bound. */
+static int job_off(const ds_linear_job *J, const float *y, const float *deq) {
+    int bad = 0, K = J->K;
+    int64_t n1 = J->n0 == 0 && J->n1 == 0 ? J->W->shape[0] : J->n1, N = n1 - J->n0;
+    for (int m = 0; m < J->M; m++)
+        for (int64_t n = 0; n < N; n++) {
+            double s = J->b ? ds_tensor_get_f32(J->b, J->n0 + n) : 0, mag = fabs(s);
+            for (int k = 0; k < K; k++) {
+                double p = (double)J->x[(size_t)m * K + k] * deq[(size_t)(J->n0 + n) * K + k];
+                s += p;
+                mag += fabs(p);
+            }
+            if (!(fabs(y[(size_t)m * N + n] - s) <= 2.0 * (K + 2) / 16777216.0 * mag + 1e-6)) bad++;
+        }
+    return bad;
+}
+
+/* n_jobs jobs of mixed dtypes and shapes (some sharing x, some on row ranges, some with a
+ * bias, some too tall for the GEMV) through ds_op_linear_batch on each backend: every
+ * output within the bound, and the fast batch bit-identical to one ds_op_linear_rows per
+ * job (a row's result must not depend on how the rows were split or grouped). */
+static void linear_batch_case(ds_backend *const *bes, int n_be, int n_jobs, int seed) {
+    static const ds_dtype types[4] = {DS_BF16, DS_Q8_0, DS_Q4_0, DS_F32};
+    static const int shapes[][3] = {{1, 1280, 517}, {1, 1280, 96}, {3, 1000, 130}, {1, 96, 1029},
+                                    {2, 33, 7}, {5, 640, 61}, {17, 256, 40}, {1, 64, 4}};
+    const int n_shapes = (int)(sizeof shapes / sizeof shapes[0]);
+    ds_linear_job *jobs = calloc((size_t)n_jobs, sizeof *jobs);
+    ds_tensor *W = calloc((size_t)n_jobs, sizeof *W), *bias = calloc((size_t)n_jobs, sizeof *bias);
+    float **deq = calloc((size_t)n_jobs, sizeof *deq), **xs = calloc((size_t)n_jobs, sizeof *xs);
+    float **ys = calloc((size_t)n_jobs, sizeof *ys), **y1 = calloc((size_t)n_jobs, sizeof *y1);
+    for (int i = 0; i < n_jobs; i++) {
+        const int *sh = shapes[(i * 5 + seed) % n_shapes];
+        ds_linear_job *J = &jobs[i];
+        J->M = sh[0]; J->K = sh[1];
+        W[i] = weight_of(types[(i + seed) % 4], sh[2], sh[1], &deq[i]);
+        J->W = &W[i];
+        /* jobs of the same shape share x every other time (the prep is reused) */
+        for (int k = 0; k < i && !J->x; k++)
+            if (jobs[k].M == J->M && jobs[k].K == J->K && (i + k) % 2) J->x = jobs[k].x;
+        if (!J->x) J->x = xs[i] = rand_buf((size_t)J->M * J->K, 1.0);
+        if (i % 3 == 1 && sh[2] >= 8) { J->n0 = 3; J->n1 = sh[2] - 2; }   /* row range */
+        if (i % 4 == 2) {
+            int64_t bs[1] = {sh[2]};
+            bias[i] = bf16_tensor(1, bs, 1.0);
+            J->b = &bias[i];
+        }
+        int64_t N = (J->n1 ? J->n1 : sh[2]) - J->n0;
+        ys[i] = malloc((size_t)J->M * N * sizeof(float));
+        y1[i] = malloc((size_t)J->M * N * sizeof(float));
+        J->y = ys[i];
+    }
+    for (int e = 0; e < n_be; e++) {
+        for (int i = 0; i < n_jobs; i++) memset(ys[i], 0xff, 4);   /* NaN: every output written */
+        ds_op_linear_batch(bes[e], n_jobs, jobs);
+        int bad = 0, diff = 0;
+        for (int i = 0; i < n_jobs; i++) {
+            const ds_linear_job *J = &jobs[i];
+            bad += job_off(J, ys[i], deq[i]);
+            if (e == 0) {   /* the fast backend: one job at a time gives the same bits */
+                int64_t n1 = J->n1 ? J->n1 : J->W->shape[0], N = n1 - J->n0;
+                ds_op_linear_rows(bes[e], y1[i], J->x, J->M, J->K, J->W, J->b, J->n0, n1);
+                diff += memcmp(y1[i], ys[i], (size_t)J->M * N * sizeof(float)) != 0;
+            }
+        }
+        CHECK_MSG(bad == 0, "linear batch of %d jobs (seed %d) on %s: %d outputs off", n_jobs, seed,
+                  ds_backend_name(bes[e]), bad);
+        CHECK_MSG(diff == 0, "linear batch of %d jobs (seed %d) on %s: %d jobs differ from ds_op_linear_rows",
+                  n_jobs, seed, ds_backend_name(bes[e]), diff);
+    }
+    for (int i = 0; i < n_jobs; i++) {
+        free(W[i].data); free(bias[i].data); free(deq[i]); free(xs[i]); free(ys[i]); free(y1[i]);
+    }
+    free(jobs); free(W); free(bias); free(deq); free(xs); free(ys); free(y1);
+}
+
+static void test_linear_batch(ds_backend *fast, ds_backend *ref) {
+    ds_backend *fast3 = NULL;   /* odd thread count: chunks split jobs at odd places */
+    CHECK(ds_backend_cpu_new(3, &fast3, NULL) == DSOCR_OK);
+    ds_backend *bes[3] = {fast, ref, fast3};
+    linear_batch_case(bes, 3, 1, 0);
+    linear_batch_case(bes, 3, 7, 1);    /* like q/k/v or the gate/up of the experts */
+    linear_batch_case(bes, 3, 13, 2);
+    linear_batch_case(bes, 3, 70, 3);   /* more than one pass */
+    ds_op_linear_batch(fast, 0, NULL);  /* nothing to do */
+    ds_backend_free(fast3);
 }
 
 /* ---- attention ----------------------------------------------------------------------- */
@@ -306,6 +417,7 @@ int main(void) {
     static const int lin[][3] = {{1, 1280, 517}, {2, 1000, 301}, {4, 96, 1029}, {7, 1283, 130}, {15, 640, 257},
                                  {16, 640, 257}, {64, 1280, 300}, {200, 768, 1100}, {3, 31, 7}};
     for (size_t i = 0; i < sizeof lin / sizeof lin[0]; i++) linear_case(fast, ref, lin[i][0], lin[i][1], lin[i][2], (int)(i & 1));
+    test_linear_batch(fast, ref);
     /* flash attention: several query and key blocks */
     attention_case(fast, ref, 1, 600, 600, 2, 64, 0, 0, 24, 25);     /* relpos, key blocks split a grid row */
     attention_case(fast, ref, 3, 196, 196, 2, 64, 0, 0, 14, 14);     /* windows */

@@ -75,6 +75,9 @@ static const char *mode_names[MAX_MODES] = {"tiny", "small", "base", "large", "g
 /* ---- small helpers ---------------------------------------------------------------- */
 
 static double mib(double bytes) { return bytes / (1024.0 * 1024.0); }
+/* x per second in units of 1e9 (GFLOP/s, GB/s) from x per ms; 0 for an empty interval. */
+static double giga_per_s(double x, double ms) { return ms > 0 ? x / 1e6 / ms : 0; }
+static double ratio(double a, double b) { return b > 0 ? a / b : 0; }
 
 /* "model name" of /proc/cpuinfo, or "unknown CPU". */
 static void cpu_model(char *out, size_t n) {
@@ -225,7 +228,8 @@ static void *bw_thread(void *arg) {
     return NULL;
 }
 
-/* Reads `bytes` with n_threads threads (each its own slice), best of `runs`, in GB/s.
+/* Reads `bytes` with n_threads threads (each its own slice), best of `runs`, in GB/s;
+ * *share = the CPU share the best run got.
  * The buffer is written first so that page faults are not timed. */
 static double measure_bandwidth(size_t bytes, int n_threads, int runs, double *share) {
     have_avx2 = __builtin_cpu_supports("avx2");
@@ -266,7 +270,8 @@ static double measure_bandwidth(size_t bytes, int n_threads, int runs, double *s
 
 /* ---- machine limits: sgemm ------------------------------------------------------ */
 
-/* C = A·B for n x n floats with n_threads BLAS threads, best of `runs`, in GFLOP/s. */
+/* C = A·B for n x n floats with n_threads BLAS threads, best of `runs`, in GFLOP/s;
+ * *share = the CPU share the best run got. */
 static double measure_sgemm(int n, int n_threads, int runs, double *share) {
     size_t nn = (size_t)n * n;
     float *a = malloc(nn * sizeof *a), *b = malloc(nn * sizeof *b), *c = malloc(nn * sizeof *c);
@@ -689,9 +694,6 @@ typedef struct bench_out {
 /* The issue's targets, checked on the last mode run (gundam by default). */
 typedef struct targets {
     double decode_bw, vision_sgemm, peak_over_ckpt;
-    /* the same with every rate divided by the CPU share it ran with: an estimate of the
-     * ratios on an idle machine when other work shared the cores */
-    double decode_bw_cpu, vision_sgemm_cpu;
 } targets;
 
 static targets bench_targets(const bench_out *b) {
@@ -701,8 +703,6 @@ static targets bench_targets(const bench_out *b) {
     t.decode_bw = b->bw_gbs > 0 ? (r->decode_weight_bytes + r->decode_kv_bytes) * tps / 1e9 / b->bw_gbs : 0;
     t.vision_sgemm = b->sgemm_gflops > 0 && r->encode_ms > 0 ? r->vision_gflop * 1e3 / r->encode_ms / b->sgemm_gflops : 0;
     t.peak_over_ckpt = b->peak_rss - b->ckpt_bytes;
-    t.decode_bw_cpu = r->share_decode > 0 ? t.decode_bw * b->bw_share / r->share_decode : 0;
-    t.vision_sgemm_cpu = r->share_vision > 0 ? t.vision_sgemm * b->sgemm_share / r->share_vision : 0;
     return t;
 }
 
@@ -817,8 +817,6 @@ static char *bench_json(const bench_out *b) {
     cJSON_AddBoolToObject(tg, "vision_ok", t.vision_sgemm >= 0.7);
     cJSON_AddNumberToObject(tg, "peak_over_checkpoint_bytes", t.peak_over_ckpt);
     cJSON_AddBoolToObject(tg, "memory_ok", t.peak_over_ckpt <= 1e9);
-    cJSON_AddNumberToObject(tg, "decode_ratio_bandwidth_cpu_normalised", t.decode_bw_cpu);
-    cJSON_AddNumberToObject(tg, "vision_ratio_sgemm_cpu_normalised", t.vision_sgemm_cpu);
 
     if (b->profiled) {
         cJSON *prof = cJSON_AddObjectToObject(root, "profile");
@@ -876,7 +874,7 @@ static void print_table(FILE *f, const bench_out *b) {
         const double ms = v->sam_ms + v->clip_ms + v->fuse_ms + v->proj_ms;
         const double gf = (v->flop.sam + v->flop.clip + v->flop.proj) / 1e9;
         fprintf(f, "                  %6d %9.1f %9.1f %9.1f %9.1f %8.1f %8.1f %6.1f%%\n", v->side, v->sam_ms,
-                v->clip_ms, v->proj_ms, ms, gf, gf * 1e3 / ms, 100.0 * gf * 1e3 / ms / b->sgemm_gflops);
+                v->clip_ms, v->proj_ms, ms, gf, ratio(gf * 1e3, ms), 100.0 * ratio(ratio(gf * 1e3, ms), b->sgemm_gflops));
     }
 
     fprintf(f, "\n%-7s %5s %6s %7s %10s %8s %7s %8s %9s %9s %7s %8s %7s %5s\n", "mode", "views", "img", "prompt",
@@ -886,14 +884,14 @@ static void print_table(FILE *f, const bench_out *b) {
     for (int i = 0; i < b->n_modes; i++) {
         const mode_run *r = &b->modes[i];
         const int n_ids = (int)r->prompt.ids.n;
-        const double vgf = r->vision_gflop * 1e3 / r->encode_ms;
+        const double vgf = ratio(r->vision_gflop * 1e3, r->encode_ms);
         const double tps = mode_decode_tps(r, b->decode_tokens), bpt = r->decode_weight_bytes + r->decode_kv_bytes;
         char views[16];
         snprintf(views, sizeof views, "%d", 1 + r->views.n_tiles);
         fprintf(f, "%-7s %5s %6d %7d %10.0f %8.1f %6.1f%% %8.1f %9.0f %9.2f %7.0f %8.2f %6.1f%% %4.0f%%\n",
-                mode_names[r->mode], views, r->n_embeds, n_ids, r->encode_ms, vgf, 100.0 * vgf / b->sgemm_gflops,
-                n_ids * 1e3 / r->prefill_ms, r->preprocess_ms + r->encode_ms + r->prefill_ms, tps, bpt / 1e6,
-                bpt * tps / 1e9, 100.0 * bpt * tps / 1e9 / b->bw_gbs, 100.0 * r->cpu_share);
+                mode_names[r->mode], views, r->n_embeds, n_ids, r->encode_ms, vgf, 100.0 * ratio(vgf, b->sgemm_gflops),
+                ratio(n_ids * 1e3, r->prefill_ms), r->preprocess_ms + r->encode_ms + r->prefill_ms, tps, bpt / 1e6,
+                bpt * tps / 1e9, 100.0 * ratio(bpt * tps / 1e9, b->bw_gbs), 100.0 * r->cpu_share);
     }
     fprintf(f, "\nmemory after %s: peak RSS %.0f MiB, now %.0f MiB (heap %.0f, mapped weights %.0f); "
                "peak - checkpoint = %+.0f MiB\n",
@@ -911,11 +909,7 @@ static void print_table(FILE *f, const bench_out *b) {
     fprintf(f, "load: %.2f before the runs, %.2f at the end; this process got >= %.0f%% of its %d threads' CPU time%s\n",
             b->load_start, b->load_end, 100 * least, b->threads,
             least < 0.9 ? " (other work shared the cores: timings are pessimistic)" : "");
-    if (least < 0.9)
-        fprintf(f, "  rates divided by the CPU share they ran with (memory read %.0f%%, sgemm %.0f%%, vision %.0f%%, "
-                   "decode %.0f%%): decode ~%.0f%% of bandwidth, vision ~%.0f%% of sgemm (estimate)\n",
-                100 * b->bw_share, 100 * b->sgemm_share, 100 * b->modes[b->n_modes - 1].share_vision,
-                100 * b->modes[b->n_modes - 1].share_decode, 100 * t.decode_bw_cpu, 100 * t.vision_sgemm_cpu);
+
 
     if (!b->profiled) return;
     for (int p = 0; p < N_PHASES; p++) {
@@ -934,17 +928,18 @@ static void print_table(FILE *f, const bench_out *b) {
             if (!op->calls) continue;
             timed += op->ms;
             fprintf(f, "  %-12s %8lld %10.1f %6.1f%% %9.1f %8.2f\n", op->name, (long long)op->calls, op->ms,
-                    100.0 * op->ms / ph->wall_ms, op->flop / 1e6 / op->ms, op->bytes / 1e6 / op->ms);
+                    100.0 * ratio(op->ms, ph->wall_ms), giga_per_s(op->flop, op->ms), giga_per_s(op->bytes, op->ms));
         }
         fprintf(f, "  %-12s %8s %10.1f %6.1f%%\n", "other", "", ph->wall_ms - timed,
-                100.0 * (ph->wall_ms - timed) / ph->wall_ms);
+                100.0 * ratio(ph->wall_ms - timed, ph->wall_ms));
         int worder[DS_PROF_MAX_WEIGHTS];
         weights_by_time(ph, worder);
         fprintf(f, "  linear by weight (top 8 of %d)\n", ph->n_w);
         for (int k = 0; k < ph->n_w && k < 8; k++) {
             const ds_profile_op *op = &ph->w[worder[k]].c;
-            fprintf(f, "    %-48s %8lld %10.1f %6.1f%% %9.1f %8.2f\n", ph->w[worder[k]].name, (long long)op->calls,
-                    op->ms, 100.0 * op->ms / ph->wall_ms, op->flop / 1e6 / op->ms, op->bytes / 1e6 / op->ms);
+            fprintf(f, "    %-56s %8lld %10.1f %6.1f%% %9.1f %8.2f\n", ph->w[worder[k]].name, (long long)op->calls,
+                    op->ms, 100.0 * ratio(op->ms, ph->wall_ms), giga_per_s(op->flop, op->ms),
+                    giga_per_s(op->bytes, op->ms));
         }
     }
 }
@@ -1013,6 +1008,11 @@ int dsocr_cmd_bench(int argc, char **argv) {
     dsocr_mode modes[MAX_MODES];
     int n_modes;
     if (parse_modes(modes_text, modes, &n_modes)) return 2;
+    if (json_path && strcmp(json_path, "-")) {   /* fail now, not after minutes of measuring */
+        FILE *f = fopen(json_path, "a");
+        if (!f) return cli_error("bench: cannot write %s: %s", json_path, strerror(errno));
+        fclose(f);
+    }
 
     /* the checkpoint: given, or the cached random full-size one */
     char dir[4096];

@@ -13,6 +13,7 @@
 
 void ds_kernels_ref(ds_kernels *k) {
     k->linear = ds_ref_linear;
+    k->linear_batch = ds_ref_linear_batch;
     k->conv2d = ds_ref_conv2d;
     k->layernorm = ds_ref_layernorm;
     k->rmsnorm = ds_ref_rmsnorm;
@@ -102,6 +103,10 @@ void ds_op_linear(ds_backend *be, float *y, const float *x, int M, int K,
 void ds_op_linear_rows(ds_backend *be, float *y, const float *x, int M, int K,
                        const ds_tensor *W, const ds_tensor *b, int64_t n0, int64_t n1) {
     be->k.linear(be, y, x, M, K, W, b, n0, n1);
+}
+
+void ds_op_linear_batch(ds_backend *be, int n, const ds_linear_job *jobs) {
+    if (n > 0) be->k.linear_batch(be, n, jobs);
 }
 
 void ds_op_conv2d(ds_backend *be, float *y, const float *x, int H, int W, int Cin,

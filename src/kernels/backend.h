@@ -17,6 +17,7 @@ typedef struct ds_kernels {
     /* y[M, n1-n0] = x[M, K] · W[n0:n1, :]ᵀ (+ b[n0:n1]) */
     void (*linear)(ds_backend *be, float *y, const float *x, int M, int K,
                    const ds_tensor *W, const ds_tensor *b, int64_t n0, int64_t n1);
+    void (*linear_batch)(ds_backend *be, int n, const ds_linear_job *jobs);
     void (*conv2d)(ds_backend *be, float *y, const float *x, int H, int W, int Cin,
                    const ds_tensor *w, const ds_tensor *b, int stride, int pad);
     void (*layernorm)(ds_backend *be, float *y, const float *x, int rows, int dim,
@@ -81,6 +82,11 @@ static inline void ds_w_row_f32(const ds_tensor *W, int64_t row, int64_t n, floa
     default: for (int64_t i = 0; i < n; i++) dst[i] = 0.0f; break;
     }
 }
+/* End of a batch job's row range (n0 = n1 = 0: every row of W). */
+static inline int64_t ds_job_n1(const ds_linear_job *J) {
+    return J->n0 == 0 && J->n1 == 0 ? J->W->shape[0] : J->n1;
+}
+
 /* Element i of a 1-D vector (bias, norm weight); 0 when v is NULL. */
 static inline float ds_vec_get(const ds_tensor *v, int64_t i) { return v ? ds_tensor_get_f32(v, i) : 0.0f; }
 

@@ -50,6 +50,20 @@ void ds_op_linear(ds_backend *be, float *y, const float *x, int M, int K,
 void ds_op_linear_rows(ds_backend *be, float *y, const float *x, int M, int K,
                        const ds_tensor *W, const ds_tensor *b, int64_t n0, int64_t n1);
 
+/* One linear of a batch: y[M, n1-n0] = x[M, K] · W[n0:n1, :]ᵀ (+ b[n0:n1]);
+ * n0 = n1 = 0 means every row of W. */
+typedef struct ds_linear_job {
+    float *y; const float *x;
+    int M, K;
+    const ds_tensor *W, *b;
+    int64_t n0, n1;
+} ds_linear_job;
+
+/* Runs n independent linears as one parallel step (decode: q/k/v together, the
+ * gate and up of every chosen expert together): each y must not overlap any other
+ * job's y or x. Results are those of ds_op_linear_rows on each job. */
+void ds_op_linear_batch(ds_backend *be, int n, const ds_linear_job *jobs);
+
 /* 2-D convolution over an HWC map: x [H*W, Cin] -> y [Ho*Wo, Cout],
  * W [Cout, Cin, kh, kw] (PyTorch layout), b NULL or [Cout]; zero padding `pad` on
  * every side; Ho = (H + 2 pad - kh) / stride + 1. */

@@ -56,14 +56,19 @@ static void leave(ds_profile *p, int i, double t0, double flop, double bytes) {
     o->bytes += bytes;
 }
 
-/* The weight's name with digit runs replaced by '#': one entry per kind of weight. */
+static int is_digit(char c) { return c >= '0' && c <= '9'; }
+
+/* The weight's name with every all-digit path component (layer, block, expert index)
+ * replaced by '#': one entry per kind of weight ("lin1" and "fc2" stay apart). */
 static void weight_key(const ds_tensor *W, char *key, size_t n) {
-    const char *s = W->name ? W->name : "(unnamed)";
+    const char *s = W->name ? W->name : "(unnamed)", *start = s;
     size_t k = 0;
     while (*s && k + 1 < n) {
-        if (*s >= '0' && *s <= '9') {
+        const char *e = s;
+        while (is_digit(*e)) e++;
+        if (e > s && (s == start || s[-1] == '.') && (*e == '.' || !*e)) {
             key[k++] = '#';
-            while (*s >= '0' && *s <= '9') s++;
+            s = e;
         } else {
             key[k++] = *s++;
         }
@@ -103,6 +108,27 @@ static void prof_linear(ds_backend *be, float *y, const float *x, int M, int K,
     const double N = (double)(n1 - n0), flop = 2.0 * M * K * N;
     const double bytes = (double)ds_dtype_bytes(W->dtype, (n1 - n0) * (int64_t)K);
     if (t >= 0) count_weight(p, W, now_ms() - t, flop, bytes);
+    leave(p, DS_PROF_LINEAR, t, flop, bytes);
+}
+
+/* A batch is one call; its time is shared among its weights by bytes. */
+static void prof_linear_batch(ds_backend *be, int n, const ds_linear_job *jobs) {
+    ds_profile *p = be->profile;
+    double t = enter(p);
+    p->orig.linear_batch(be, n, jobs);
+    double ms = t >= 0 ? now_ms() - t : 0, flop = 0, bytes = 0;
+    for (int i = 0; i < n; i++) {
+        const ds_linear_job *J = &jobs[i];
+        const int64_t N = ds_job_n1(J) - J->n0;
+        flop += 2.0 * J->M * J->K * (double)N;
+        bytes += (double)ds_dtype_bytes(J->W->dtype, N * (int64_t)J->K);
+    }
+    for (int i = 0; t >= 0 && i < n; i++) {
+        const ds_linear_job *J = &jobs[i];
+        const int64_t N = ds_job_n1(J) - J->n0;
+        const double b = (double)ds_dtype_bytes(J->W->dtype, N * (int64_t)J->K);
+        count_weight(p, J->W, bytes > 0 ? ms * b / bytes : ms / n, 2.0 * J->M * J->K * (double)N, b);
+    }
     leave(p, DS_PROF_LINEAR, t, flop, bytes);
 }
 
@@ -207,6 +233,7 @@ dsocr_status ds_profile_start(ds_backend *be, ds_profile **out, dsocr_error *err
     be->profile = p;
     ds_kernels *k = &be->k;
     k->linear = prof_linear;
+    k->linear_batch = prof_linear_batch;
     k->conv2d = prof_conv2d;
     k->layernorm = prof_layernorm;
     k->rmsnorm = prof_rmsnorm;

@@ -34,8 +34,9 @@ typedef struct ds_profile_op {
     double bytes;       /* weight bytes read (linear, conv2d) or K/V bytes read (attention) */
 } ds_profile_op;
 
-/* Linear time is also split by weight: the checkpoint name with every number replaced
- * by '#' (model.layers.#.mlp.experts.#.down_proj.weight), at most this many names. */
+/* Linear time is also split by weight: the checkpoint name with every all-digit path
+ * component replaced by '#' (model.layers.#.mlp.experts.#.down_proj.weight), at most
+ * this many names. */
 #define DS_PROF_MAX_WEIGHTS 128
 
 typedef struct ds_profile ds_profile;

@@ -16,11 +16,25 @@ extern int ds_cpu_has_bf16;       /* HWCAP2_BF16 */
 /* dst[n] = f32(row of a weight), vectorised where the CPU allows. */
 void ds_cpu_row_to_f32(const ds_tensor *W, int64_t row, int64_t n, float *dst);
 
-/* Quantized weights (cpu_quant.c): the decode GEMV (returns 0 when it does not apply:
- * no AVX-512, or x too large for the scratch) and a vectorised row dequantizer. */
-int ds_cpu_quant_gemv(ds_backend *be, float *y, const float *x, int M, int K,
-                      const ds_tensor *W, const ds_tensor *b, int64_t n0, int64_t n1);
+/* Vectorised row dequantizer of Q8_0 / Q4_0 weights (cpu_quant.c). */
 void ds_cpu_dequant_row(const ds_tensor *W, int64_t row, int64_t n, float *dst);
+
+/* ---- decode GEMV (small M): one linear, or a batch of them in one pool job ----------
+ * Below DS_GEMV_MAX_M activation rows a GEMV that streams each weight row once beats
+ * packing the weights for sgemm (measured with tests/bench_kernels.c). A job the GEMV
+ * takes (ds_cpu_gemv_ok: bf16 on AVX-512, Q8_0 / Q4_0) runs on a thread in two steps:
+ * prep lays x out for the row kernel in that thread's scratch, rows computes y rows
+ * [r0, r1) (relative to n0). Each output row is the same for any split into ranges. */
+#define DS_GEMV_MAX_M 16
+int ds_cpu_gemv_ok(const ds_linear_job *J);
+void ds_cpu_linear_batch(ds_backend *be, int n, const ds_linear_job *jobs);
+#if defined(__x86_64__)
+void ds_cpu_bf16_gemv_prep(const ds_linear_job *J, float *buf);      /* M * (K/32*32) floats */
+void ds_cpu_bf16_gemv_rows(const ds_linear_job *J, const float *buf, int64_t r0, int64_t r1);
+size_t ds_cpu_quant_gemv_prep_floats(const ds_linear_job *J);
+void ds_cpu_quant_gemv_prep(const ds_linear_job *J, float *buf);
+void ds_cpu_quant_gemv_rows(const ds_linear_job *J, const float *buf, int64_t r0, int64_t r1);
+#endif
 
 void ds_cpu_linear(ds_backend *be, float *y, const float *x, int M, int K,
                    const ds_tensor *W, const ds_tensor *b, int64_t n0, int64_t n1);

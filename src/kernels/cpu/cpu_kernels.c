@@ -23,6 +23,7 @@ static void kernels_portable(ds_kernels *k) {
     openblas_set_num_threads(1);
 #endif
     k->linear = ds_cpu_linear;
+    k->linear_batch = ds_cpu_linear_batch;
     k->conv2d = ds_cpu_conv2d;
     k->attention = ds_cpu_attention;
     k->relpos = ds_cpu_relpos;

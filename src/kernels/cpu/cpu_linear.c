@@ -15,10 +15,6 @@
 
 int ds_cpu_has_avx512;
 
-/* Below this many activation rows the GEMV wins (it reads the weights once per
- * 4-row group instead of packing them). Measured with tests/bench_kernels.c. */
-#define GEMV_MAX_M 16
-
 /* ---- bf16 widening --------------------------------------------------------------- */
 
 #if defined(__x86_64__)
@@ -132,18 +128,26 @@ static float gemv_row1(const uint16_t *w, const float *xe, const float *xo, int 
     return _mm512_reduce_add_ps(acc);
 }
 
-/* items = weight rows */
-__attribute__((target("avx512f,avx512bw")))
-static void gemv_task(void *ctx, int64_t j0, int64_t j1, int tid) {
-    gemv_job *G = ctx;
-    int K = G->K, M = G->M, nchunks = K / 32, kv = nchunks * 32;
-    int64_t sx = (int64_t)nchunks * 16;
-    float *xe = ds_scratch(G->be, tid), *xo = xe + (size_t)M * sx;
-    for (int m = 0; m < M; m++)
+/* x split for the row kernels: xe/xo [M][K/32*16] (even / odd elements of each
+ * 32-element chunk) in buf. */
+void ds_cpu_bf16_gemv_prep(const ds_linear_job *J, float *buf) {
+    const int K = J->K, nchunks = K / 32;
+    const int64_t sx = (int64_t)nchunks * 16;
+    float *xe = buf, *xo = buf + (size_t)J->M * sx;
+    for (int m = 0; m < J->M; m++)
         for (int i = 0; i < nchunks * 16; i++) {
-            xe[m * sx + i] = G->x[(size_t)m * K + 2 * i];
-            xo[m * sx + i] = G->x[(size_t)m * K + 2 * i + 1];
+            xe[m * sx + i] = J->x[(size_t)m * K + 2 * i];
+            xo[m * sx + i] = J->x[(size_t)m * K + 2 * i + 1];
         }
+}
+
+/* y rows [j0, j1) of the job (relative to n0), from the prepared x. */
+__attribute__((target("avx512f,avx512bw")))
+void ds_cpu_bf16_gemv_rows(const ds_linear_job *J, const float *buf, int64_t j0, int64_t j1) {
+    const gemv_job Gs = {NULL, J->y, J->x, J->M, J->K, J->W, J->b, J->n0, ds_job_n1(J) - J->n0}, *G = &Gs;
+    const int K = G->K, M = G->M, nchunks = K / 32, kv = nchunks * 32;
+    const int64_t sx = (int64_t)nchunks * 16;
+    const float *xe = buf, *xo = buf + (size_t)M * sx;
     int64_t j = j0;
     for (; j + GEMV_ROWS <= j1; j += GEMV_ROWS) {
         for (int m0 = 0; m0 < M; m0 += 4) {
@@ -163,6 +167,7 @@ static void gemv_task(void *ctx, int64_t j0, int64_t j1, int tid) {
         for (int m = 0; m < M; m++)
             G->y[(size_t)m * G->N + j] = gemv_row1(ds_w_row_ptr(G->W, G->n0 + j), xe + m * sx, xo + m * sx, nchunks);
     /* K tail and bias, scalar */
+    if (kv == K && !G->b) return;
     for (int64_t jj = j0; jj < j1; jj++) {
         const uint16_t *w = ds_w_row_ptr(G->W, G->n0 + jj);
         float bias = G->b ? ds_tensor_get_f32(G->b, G->n0 + jj) : 0.0f;
@@ -213,16 +218,13 @@ void ds_cpu_linear(ds_backend *be, float *y, const float *x, int M, int K,
                    const ds_tensor *W, const ds_tensor *b, int64_t n0, int64_t n1) {
     if (M <= 0 || n1 <= n0) return;
     int64_t N = n1 - n0;
-    if (ds_dtype_is_quant(W->dtype) && M < GEMV_MAX_M && ds_cpu_quant_gemv(be, y, x, M, K, W, b, n0, n1)) return;
-#if defined(__x86_64__)
-    if (ds_cpu_has_avx512 && W->dtype == DS_BF16 && M < GEMV_MAX_M &&
-        (size_t)M * K + 64 <= DS_SCRATCH_FLOATS) {
-        gemv_job G = {be, y, x, M, K, W, b, n0, N};
-        ds_pool_for(be->pool, N, 16, gemv_task, &G);
+    const ds_linear_job J = {y, x, M, K, W, b, n0, n1};
+    if (ds_cpu_gemv_ok(&J)) {   /* decode: the batched GEMV with one job */
+        ds_cpu_linear_batch(be, 1, &J);
         return;
     }
-#elif defined(__aarch64__)
-    if (ds_cpu_has_neon && W->dtype == DS_BF16 && M < GEMV_MAX_M) {   /* reads x in place: no scratch */
+#if defined(__aarch64__)
+    if (ds_cpu_has_neon && W->dtype == DS_BF16 && M < DS_GEMV_MAX_M) {   /* reads x in place: no scratch */
         ds_neon_gemv_bf16(be, y, x, M, K, W, b, n0, n1);
         return;
     }

@@ -147,20 +147,39 @@ static float qgemv_row1(ds_dtype t, const uint8_t *w, const float *xq, const flo
 
 typedef void (*qg_kernel)(const qgemv_job *, const float *, const float *, int64_t, int64_t, int64_t, int, float[4][4]);
 
-/* items = weight rows */
-static void qgemv_task(void *ctx, int64_t j0, int64_t j1, int tid) {
-    qgemv_job *G = ctx;
-    const int M = G->M, K = G->K;
-    const int64_t sx = (int64_t)G->nb * 32, sc = (int64_t)G->nb * 16;
-    const int q8 = G->W->dtype == DS_Q8_0;
-    float *xq = ds_scratch(G->be, tid), *c = xq + (size_t)M * sx;   /* [M, nb*32], [M, nb*16] */
+static qgemv_job qgemv_of(const ds_linear_job *J) {
+    int nb = (int)ds_quant_blocks(J->K);
+    return (qgemv_job){NULL, J->y, J->x, J->M, J->K, nb, J->W, J->b, J->n0, ds_job_n1(J) - J->n0,
+                       ds_quant_row_bytes(J->W->dtype, J->K)};
+}
+
+/* Floats of buf the prepared x takes: xq [M][nb*32], then Q4's c [M][nb*16]. */
+size_t ds_cpu_quant_gemv_prep_floats(const ds_linear_job *J) {
+    return (size_t)J->M * (size_t)ds_quant_blocks(J->K) * 48;
+}
+
+void ds_cpu_quant_gemv_prep(const ds_linear_job *J, float *buf) {
+    const qgemv_job G = qgemv_of(J);
+    const int M = G.M, K = G.K;
+    const int64_t sx = (int64_t)G.nb * 32, sc = (int64_t)G.nb * 16;
+    const int q8 = G.W->dtype == DS_Q8_0;
+    float *xq = buf, *c = xq + (size_t)M * sx;
     for (int m = 0; m < M; m++) {
-        memcpy(xq + m * sx, G->x + (size_t)m * K, (size_t)K * sizeof(float));
+        memcpy(xq + m * sx, G.x + (size_t)m * K, (size_t)K * sizeof(float));
         memset(xq + m * sx + K, 0, (size_t)(sx - K) * sizeof(float));
-        for (int64_t b = 0; !q8 && b < G->nb; b++)
+        for (int64_t b = 0; !q8 && b < G.nb; b++)
             for (int i = 0; i < 16; i++)
                 c[m * sc + b * 16 + i] = -8.0f * (xq[m * sx + b * 32 + i] + xq[m * sx + b * 32 + 16 + i]);
     }
+}
+
+/* y rows [j0, j1) of the job (relative to n0), from the prepared x. */
+void ds_cpu_quant_gemv_rows(const ds_linear_job *J, const float *buf, int64_t j0, int64_t j1) {
+    const qgemv_job Gs = qgemv_of(J), *G = &Gs;
+    const int M = G->M;
+    const int64_t sx = (int64_t)G->nb * 32, sc = (int64_t)G->nb * 16;
+    const int q8 = G->W->dtype == DS_Q8_0;
+    const float *xq = buf, *c = xq + (size_t)M * sx;
     static const qg_kernel k8[4] = {q8_rows4_m1, q8_rows4_m2, q8_rows4_m3, q8_rows4_m4};
     static const qg_kernel k4[4] = {q4_rows4_m1, q4_rows4_m2, q4_rows4_m3, q4_rows4_m4};
     int64_t j = j0;
@@ -180,14 +199,4 @@ static void qgemv_task(void *ctx, int64_t j0, int64_t j1, int tid) {
             float bias = ds_tensor_get_f32(G->b, G->n0 + jj);
             for (int m = 0; m < M; m++) G->y[(size_t)m * G->N + jj] += bias;
         }
-}
-
-int ds_cpu_quant_gemv(ds_backend *be, float *y, const float *x, int M, int K,
-                      const ds_tensor *W, const ds_tensor *b, int64_t n0, int64_t n1) {
-    int nb = (int)ds_quant_blocks(K);
-    if (!ds_cpu_has_avx512 || !ds_dtype_is_quant(W->dtype) || (size_t)M * nb * 48 + 64 > DS_SCRATCH_FLOATS)
-        return 0;
-    qgemv_job G = {be, y, x, M, K, nb, W, b, n0, n1 - n0, ds_quant_row_bytes(W->dtype, K)};
-    ds_pool_for(be->pool, G.N, 16, qgemv_task, &G);
-    return 1;
 }

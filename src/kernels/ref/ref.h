@@ -7,6 +7,8 @@
 
 void ds_ref_linear(ds_backend *be, float *y, const float *x, int M, int K,
                    const ds_tensor *W, const ds_tensor *b, int64_t n0, int64_t n1);
+/* One ds_ref_linear per job, in order (through the kernel table's linear). */
+void ds_ref_linear_batch(ds_backend *be, int n, const ds_linear_job *jobs);
 void ds_ref_conv2d(ds_backend *be, float *y, const float *x, int H, int W, int Cin,
                    const ds_tensor *w, const ds_tensor *b, int stride, int pad);
 void ds_ref_layernorm(ds_backend *be, float *y, const float *x, int rows, int dim,

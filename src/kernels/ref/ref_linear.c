@@ -57,6 +57,13 @@ void ds_ref_linear(ds_backend *be, float *y, const float *x, int M, int K,
     ds_pool_for(be->pool, L.N, grain, linear_task, &L);
 }
 
+void ds_ref_linear_batch(ds_backend *be, int n, const ds_linear_job *jobs) {
+    for (int i = 0; i < n; i++) {
+        const ds_linear_job *J = &jobs[i];
+        be->k.linear(be, J->y, J->x, J->M, J->K, J->W, J->b, J->n0, ds_job_n1(J));
+    }
+}
+
 /* ---- conv2d ---------------------------------------------------------------- */
 
 typedef struct {
