@@ -8,8 +8,9 @@
 #
 #   scripts/valgrind.sh [BUILD_DIR]     (default build-valgrind; configured and built here)
 #
-# Takes about 7 minutes on 2 cores. Kernels dispatch on CPUID at run time; valgrind
-# does not report AVX-512, so the AVX2/scalar paths are the ones checked here.
+# About 7 CPU-minutes (9.5 minutes wall on a busy 2-core machine, JOBS=2). Kernels
+# dispatch on CPUID at run time; valgrind does not report AVX-512, so the AVX2 and
+# scalar paths are the ones checked here.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)

@@ -8,9 +8,15 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Workers spin this many polls before sleeping on the condition variable: decode
- * issues hundreds of small ops per token and a futex wake-up costs tens of µs. */
-#define POOL_SPIN 20000
+/* Polls (each a PAUSE, ~25 ns on this machine's Zen 4) before a thread sleeps on a
+ * condition variable: a worker between jobs, and the caller waiting for the workers
+ * at the end of a job. Kept short (~5 µs): on a shared machine (autogroup
+ * scheduling) all our threads share one group's CPU time, so a spinning worker slows
+ * the caller and a spinning caller keeps a descheduled worker from finishing its
+ * chunk; a futex wake-up per job is cheap next to that (decode issues ~60 jobs per
+ * token). 20000 polls (0.5 ms) made 2 threads slower than 1 on the loaded machine
+ * (tests/bench_decode pool and decode). */
+#define POOL_SPIN 200
 
 /* Job state in one atomic word, so that a worker can join a job only while it is
  * open: bits 0-15 = workers inside the job, bit 16 = closed, bits 32-63 = job number.
@@ -21,6 +27,9 @@
 #define ST_CLOSED (1ull << 16)
 #define ST_GEN(s) ((s) >> 32)
 
+/* The fields every thread writes (next, state) sit on cache lines of their own, away
+ * from the job description that workers only read: otherwise each claim would also
+ * invalidate the line the spinning workers poll. */
 struct ds_pool {
     int n_threads;
     pthread_t *threads;
@@ -32,9 +41,11 @@ struct ds_pool {
     ds_pool_fn fn;
     void *ctx;
     int64_t n, chunk;
-    atomic_llong next;          /* next unclaimed item */
-    atomic_ullong state;        /* job number | closed | active workers */
     atomic_int quit;
+    atomic_int sleepers;        /* workers waiting on `wake` (or about to) */
+    _Alignas(64) atomic_llong next;    /* next unclaimed item */
+    _Alignas(64) atomic_ullong state;  /* job number | closed | active workers */
+    char pad[64 - sizeof(atomic_ullong)];
 };
 
 typedef struct { ds_pool *p; int tid; } worker_arg;
@@ -90,8 +101,10 @@ static void *worker_main(void *arg) {
         }
         if (g == seen) {
             pthread_mutex_lock(&p->mu);
+            atomic_fetch_add(&p->sleepers, 1);
             while ((g = ST_GEN(atomic_load(&p->state))) == seen && !atomic_load(&p->quit))
                 pthread_cond_wait(&p->wake, &p->mu);
+            atomic_fetch_sub(&p->sleepers, 1);
             pthread_mutex_unlock(&p->mu);
         }
         if (atomic_load(&p->quit)) return NULL;
@@ -148,8 +161,9 @@ dsocr_status ds_pool_new(int n_threads, ds_pool **out, dsocr_error *err) {
     *out = NULL;
     if (n_threads <= 0) n_threads = ds_physical_cores();
     if (n_threads > 1024) return ds_fail(err, DSOCR_ERR_INVALID_ARG, "thread pool: %d threads is too many", n_threads);
-    ds_pool *p = calloc(1, sizeof *p);
+    ds_pool *p = aligned_alloc(_Alignof(ds_pool), sizeof *p);   /* sizeof is a multiple of 64 */
     if (!p) return ds_fail(err, DSOCR_ERR_NOMEM, "thread pool: out of memory");
+    memset(p, 0, sizeof *p);
     p->n_threads = n_threads;
     pthread_mutex_init(&p->mu, NULL);
     pthread_mutex_init(&p->call_mu, NULL);
@@ -196,27 +210,23 @@ void ds_pool_free(ds_pool *p) {
 
 int ds_pool_threads(const ds_pool *p) { return p ? p->n_threads : 1; }
 
-void ds_pool_for(ds_pool *p, int64_t n, int64_t grain, ds_pool_fn fn, void *ctx) {
-    if (n <= 0) return;
-    if (grain < 1) grain = 1;
-    if (!p || p->n_threads == 1 || n <= grain || tl_in_pool_task) {
-        fn(ctx, 0, n, 0);
-        return;
-    }
+/* Runs fn over [0, n) in claims of `chunk` items on every thread that is awake. */
+static void run_job(ds_pool *p, int64_t n, int64_t chunk, ds_pool_fn fn, void *ctx) {
     pthread_mutex_lock(&p->call_mu);
-    /* ~4 chunks per thread balances uneven work without much claiming traffic */
-    int64_t chunk = (n + 4 * p->n_threads - 1) / (4 * p->n_threads);
     p->fn = fn;
     p->ctx = ctx;
     p->n = n;
-    p->chunk = chunk > grain ? chunk : grain;
+    p->chunk = chunk;
     atomic_store(&p->next, 0);
-    /* open the next job (no worker is inside one now) and wake the sleepers */
+    /* open the next job (no worker is inside one now); wake the sleepers, if any (a
+     * worker counts itself a sleeper under mu before its last look at state) */
     uint64_t gen = ST_GEN(atomic_load(&p->state)) + 1;
-    pthread_mutex_lock(&p->mu);
     atomic_store(&p->state, gen << 32);
-    pthread_cond_broadcast(&p->wake);
-    pthread_mutex_unlock(&p->mu);
+    if (atomic_load(&p->sleepers) > 0) {
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_broadcast(&p->wake);
+        pthread_mutex_unlock(&p->mu);
+    }
 
     tl_in_pool_task = 1;
     run_chunks(p, 0);
@@ -231,4 +241,26 @@ void ds_pool_for(ds_pool *p, int64_t n, int64_t grain, ds_pool_fn fn, void *ctx)
         pthread_mutex_unlock(&p->mu);
     }
     pthread_mutex_unlock(&p->call_mu);
+}
+
+void ds_pool_for(ds_pool *p, int64_t n, int64_t grain, ds_pool_fn fn, void *ctx) {
+    if (n <= 0) return;
+    if (grain < 1) grain = 1;
+    if (!p || p->n_threads == 1 || n <= grain || tl_in_pool_task) {
+        fn(ctx, 0, n, 0);
+        return;
+    }
+    /* ~4 chunks per thread balances uneven work without much claiming traffic */
+    int64_t chunk = (n + 4 * p->n_threads - 1) / (4 * p->n_threads);
+    run_job(p, n, chunk > grain ? chunk : grain, fn, ctx);
+}
+
+void ds_pool_for_chunks(ds_pool *p, int64_t n, int64_t chunk, ds_pool_fn fn, void *ctx) {
+    if (n <= 0) return;
+    if (chunk < 1) chunk = 1;
+    if (!p || p->n_threads == 1 || n <= chunk || tl_in_pool_task) {
+        fn(ctx, 0, n, 0);
+        return;
+    }
+    run_job(p, n, chunk, fn, ctx);
 }

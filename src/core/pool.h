@@ -28,5 +28,9 @@ int ds_pool_threads(const ds_pool *p);
  * when every chunk is done. Runs inline when n is small, when the pool has one thread,
  * or when called from inside a pool task (no nesting). p may be NULL (inline). */
 void ds_pool_for(ds_pool *p, int64_t n, int64_t grain, ds_pool_fn fn, void *ctx);
+/* Same with every claim exactly `chunk` items (the last one shorter): for streaming
+ * work that should spread in small pieces, so that a thread the OS deschedules holds
+ * back little of it (ds_pool_for makes ~4 chunks per thread). */
+void ds_pool_for_chunks(ds_pool *p, int64_t n, int64_t chunk, ds_pool_fn fn, void *ctx);
 
 #endif

@@ -68,6 +68,12 @@ typedef struct {
 } gemv_job;
 
 #define GEMV_ROWS 4   /* weight rows per inner step: 4·MB accumulators in flight */
+#ifndef GEMV_PF_GROUPS
+#define GEMV_PF_GROUPS 1
+#endif
+#ifndef GEMV_PF_HINT
+#define GEMV_PF_HINT _MM_HINT_T0
+#endif
 
 /* y[m][j..j+4) for m in [m0, m0+MB), MB = 1..4, over the vector part of K. Written
  * with macros so that all 4·MB accumulators stay in registers (loops over arrays of
@@ -97,13 +103,13 @@ static void gemv_rows4_m##MB(const gemv_job *G, const float *xe, const float *xo
     const uint16_t *w2 = ds_w_row_ptr(G->W, G->n0 + j + 2), *w3 = ds_w_row_ptr(G->W, G->n0 + j + 3); \
     const __m512i hi_mask = _mm512_set1_epi32((int)0xffff0000u); \
     /* same columns of the next group of rows, as an address (may lie past the tensor) */ \
-    const uintptr_t pf = (uintptr_t)(GEMV_ROWS * G->W->stride[0] * 2); \
+    const uintptr_t pf = (uintptr_t)(GEMV_PF_GROUPS * GEMV_ROWS * G->W->stride[0] * 2); \
     GEMV_ALL(GEMV_ACC_ZERO, MS) \
     for (int c = 0; c < nchunks; c++) { \
-        _mm_prefetch((const char *)((uintptr_t)(w0 + c * 32) + pf), _MM_HINT_T0); \
-        _mm_prefetch((const char *)((uintptr_t)(w1 + c * 32) + pf), _MM_HINT_T0); \
-        _mm_prefetch((const char *)((uintptr_t)(w2 + c * 32) + pf), _MM_HINT_T0); \
-        _mm_prefetch((const char *)((uintptr_t)(w3 + c * 32) + pf), _MM_HINT_T0); \
+        _mm_prefetch((const char *)((uintptr_t)(w0 + c * 32) + pf), GEMV_PF_HINT); \
+        _mm_prefetch((const char *)((uintptr_t)(w1 + c * 32) + pf), GEMV_PF_HINT); \
+        _mm_prefetch((const char *)((uintptr_t)(w2 + c * 32) + pf), GEMV_PF_HINT); \
+        _mm_prefetch((const char *)((uintptr_t)(w3 + c * 32) + pf), GEMV_PF_HINT); \
         MS(GEMV_LOAD_X, 0) \
         GEMV_LOAD_W(0) GEMV_LOAD_W(1) GEMV_LOAD_W(2) GEMV_LOAD_W(3) \
         GEMV_ALL(GEMV_FMA, MS) \

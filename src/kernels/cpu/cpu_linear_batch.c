@@ -94,7 +94,7 @@ static void gemv_pass(ds_backend *be, int n, const ds_linear_job *jobs) {
         batch_task(&C, 0, C.first[n], 0);
         return;
     }
-    ds_pool_for(be->pool, C.first[n], grain, batch_task, &C);
+    ds_pool_for_chunks(be->pool, C.first[n], grain, batch_task, &C);
 }
 #endif
 

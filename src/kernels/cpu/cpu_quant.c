@@ -10,6 +10,12 @@
 
 #include "kernels/cpu/cpu.h"
 
+#ifndef GEMV_PF_GROUPS
+#define GEMV_PF_GROUPS 1
+#endif
+#ifndef GEMV_PF_HINT
+#define GEMV_PF_HINT _MM_HINT_T0
+#endif
 #define Q8_BYTES 34   /* f16 scale + 32 int8 */
 #define Q4_BYTES 18   /* f16 scale + 16 bytes of nibbles */
 
@@ -70,7 +76,7 @@ void ds_cpu_dequant_row(const ds_tensor *W, int64_t row, int64_t n, float *dst) 
 #define QG_ALL(X, MS) MS(X, 0) MS(X, 1) MS(X, 2) MS(X, 3)
 #define QG_ACC_ZERO(r, m) __m512 acc##r##m = _mm512_setzero_ps();
 #define QG_STORE(r, m) out[r][m] = _mm512_reduce_add_ps(acc##r##m);
-#define QG_PREFETCH(r) _mm_prefetch((const char *)((uintptr_t)(w##r + b * bb) + pf), _MM_HINT_T0);
+#define QG_PREFETCH(r) _mm_prefetch((const char *)((uintptr_t)(w##r + b * bb) + pf), GEMV_PF_HINT);
 
 #define Q8_LOAD_W(r) const uint8_t *p##r = w##r + b * Q8_BYTES; \
     __m512 wl##r = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p##r + 2)))); \
@@ -101,7 +107,7 @@ static void NAME(const qgemv_job *G, const float *xq, const float *c, int64_t sx
     const __m512i low4 = _mm512_set1_epi32(15); \
     (void)low4; (void)c; (void)sc; \
     /* the same blocks of the next group of rows, as an address (may lie past the tensor) */ \
-    const uintptr_t pf = (uintptr_t)(4 * G->row_bytes); const int bb = BB; \
+    const uintptr_t pf = (uintptr_t)(GEMV_PF_GROUPS * 4 * G->row_bytes); const int bb = BB; \
     QG_ALL(QG_ACC_ZERO, MS) \
     for (int b = 0; b < G->nb; b++) { \
         QG_PREFETCH(0) QG_PREFETCH(1) QG_PREFETCH(2) QG_PREFETCH(3) \
