@@ -5,10 +5,12 @@
  * - large M: ds_cpu_linear's blocked sgemm, fed by ds_cpu_dequant_row below.
  * Per block and row: t = Σ w_q · x (two 16-lane FMAs), acc += d · t. Q4_0's "- 8" is
  * folded into the activations once per call: c = -8 · (x_lo + x_hi) starts t. */
-#include <immintrin.h>
 #include <string.h>
 
 #include "kernels/cpu/cpu.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
 
 #ifndef GEMV_PF_GROUPS
 #define GEMV_PF_GROUPS 1
@@ -206,3 +208,39 @@ void ds_cpu_quant_gemv_rows(const ds_linear_job *J, const float *buf, int64_t j0
             for (int m = 0; m < M; m++) G->y[(size_t)m * G->N + jj] += bias;
         }
 }
+
+#else /* !__x86_64__ */
+
+/* Other architectures: the same contract in plain C. The batched-linear dispatch only
+ * takes the quantized GEMV path on AVX-512 machines, so these serve the dequantizing
+ * large-M path and keep the file portable (tests/test-arm.sh builds it for aarch64). */
+void ds_cpu_dequant_row(const ds_tensor *W, int64_t row, int64_t n, float *dst) {
+    ds_dequantize_row(W->dtype, ds_w_row_ptr(W, row), n, dst);
+}
+
+size_t ds_cpu_quant_gemv_prep_floats(const ds_linear_job *J) { return (size_t)J->M * (size_t)J->K; }
+
+void ds_cpu_quant_gemv_prep(const ds_linear_job *J, float *buf) {
+    memcpy(buf, J->x, (size_t)J->M * (size_t)J->K * sizeof(float));
+}
+
+void ds_cpu_quant_gemv_rows(const ds_linear_job *J, const float *buf, int64_t j0, int64_t j1) {
+    const int64_t N = ds_job_n1(J) - J->n0;
+    float w[DS_QBLOCK];
+    for (int64_t j = j0; j < j1; j++) {
+        const uint8_t *row = ds_w_row_ptr(J->W, J->n0 + j);
+        for (int m = 0; m < J->M; m++) {
+            const float *x = buf + (size_t)m * J->K;
+            float acc = 0.0f;
+            for (int64_t k0 = 0; k0 < J->K; k0 += DS_QBLOCK) {
+                int64_t n = J->K - k0 < DS_QBLOCK ? J->K - k0 : DS_QBLOCK;
+                ds_dequantize_row(J->W->dtype, row + ds_dtype_bytes(J->W->dtype, k0), n, w);
+                for (int64_t k = 0; k < n; k++) acc += w[k] * x[k0 + k];
+            }
+            if (J->b) acc += ds_tensor_get_f32(J->b, J->n0 + j);
+            J->y[(size_t)m * N + j] = acc;
+        }
+    }
+}
+
+#endif
