@@ -15,7 +15,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-$ROOT/build-valgrind}
-GOLDEN=${DSOCR_GOLDEN_DIR:-/work/shared/golden}
+GOLDEN=${DSOCR_GOLDEN_DIR:-$ROOT/../shared/golden}
 JOBS=${JOBS:-2}
 
 command -v valgrind >/dev/null || { echo "valgrind.sh: valgrind is not installed (apt-get install valgrind)" >&2; exit 2; }
