@@ -22,8 +22,9 @@ ALL=$(sed -n 's/^ds_fuzz(NAME \([a-z0-9_]*\).*/\1/p' fuzz/targets.cmake)
 TARGETS=${*:-$ALL}
 
 command -v clang >/dev/null || { echo "fuzz.sh: clang is needed (apt-get install clang libclang-rt-14-dev)"; exit 2; }
-CC=clang cmake -S fuzz -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$BUILD.configure.log" 2>&1 ||
-    { cat "$BUILD.configure.log"; echo "fuzz.sh: configure failed"; exit 2; }
+mkdir -p "$BUILD"
+CC=clang cmake -S fuzz -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$BUILD/configure.log" 2>&1 ||
+    { cat "$BUILD/configure.log"; echo "fuzz.sh: configure failed"; exit 2; }
 build_targets=""
 for t in $TARGETS; do build_targets="$build_targets fuzz_$t"; done
 # shellcheck disable=SC2086

@@ -71,7 +71,7 @@ static void run_chunks(ds_pool *p, int tid) {
 
 /* Enters job `gen` if it is still open; returns 1 when joined. */
 static int join_job(ds_pool *p, uint64_t gen) {
-    uint64_t s = atomic_load(&p->state);
+    unsigned long long s = atomic_load(&p->state);
     while (ST_GEN(s) == gen && !(s & ST_CLOSED))
         if (atomic_compare_exchange_weak(&p->state, &s, s + 1)) return 1;
     return 0;

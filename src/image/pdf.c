@@ -97,8 +97,9 @@ static dsocr_status open_stream(ds_pdf *p, fz_stream *stm, const char *password,
     if (needs_password && !authenticated)
         return ds_fail(err, DSOCR_ERR_INVALID_ARG, "%s: wrong password for the encrypted PDF", p->name);
     if (n_pages <= 0)
-        return ds_fail(err, DSOCR_ERR_FORMAT, "%s: the PDF has no pages%s%s", p->name,
-                       p->last_warning[0] ? " (MuPDF: " : "", p->last_warning[0] ? p->last_warning : "");
+        return ds_fail(err, DSOCR_ERR_FORMAT, "%s: the PDF has no pages%s%s%s", p->name,
+                       p->last_warning[0] ? " (MuPDF: " : "", p->last_warning[0] ? p->last_warning : "",
+                       p->last_warning[0] ? ")" : "");
     if (n_pages > DS_PDF_MAX_PAGES)   /* a lying /Count: see DS_PDF_MAX_PAGES */
         return ds_fail(err, DSOCR_ERR_LIMIT, "%s: the PDF declares %d pages, over the limit of %d", p->name, n_pages,
                        DS_PDF_MAX_PAGES);
