@@ -5,6 +5,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include "ocr/output.h"
 
 int cli_error(const char *fmt, ...) {
     va_list ap;
@@ -54,4 +57,11 @@ int cli_parse_float(const char *opt, const char *text, double lo, double hi, flo
     }
     *out = (float)v;
     return 0;
+}
+
+int cli_parse_mode(const char *opt, const char *text, dsocr_mode *out) {
+    for (int m = DSOCR_MODE_TINY; m <= DSOCR_MODE_GUNDAM; m++)
+        if (text && !strcmp(text, ds_mode_name((dsocr_mode)m))) { *out = (dsocr_mode)m; return 0; }
+    cli_error("%s: '%s' is not one of tiny, small, base, large, gundam", opt, text ? text : "");
+    return -1;
 }

@@ -31,6 +31,7 @@
 
 #include "app/pipeline.h"
 #include "cli.h"
+#include "ocr/output.h"
 #include "commands.h"
 #include "core/pool.h"
 #include "kernels/profile.h"
@@ -70,7 +71,6 @@ static const char *bench_help =
 #define PAGE_H 1754
 #define MAX_MODES 5
 
-static const char *mode_names[MAX_MODES] = {"tiny", "small", "base", "large", "gundam"};
 
 /* ---- small helpers ---------------------------------------------------------------- */
 
@@ -768,7 +768,7 @@ static char *bench_json(const bench_out *b) {
         const mode_run *r = &b->modes[i];
         cJSON *o = cJSON_CreateObject();
         const int n_ids = (int)r->prompt.ids.n;
-        cJSON_AddStringToObject(o, "mode", mode_names[r->mode]);
+        cJSON_AddStringToObject(o, "mode", ds_mode_name(r->mode));
         cJSON_AddNumberToObject(o, "global_side", r->views.global_size);
         cJSON_AddNumberToObject(o, "tiles", r->views.n_tiles);
         cJSON_AddNumberToObject(o, "tile_side", r->views.n_tiles ? r->views.tile_size : 0);
@@ -810,7 +810,7 @@ static char *bench_json(const bench_out *b) {
 
     const targets t = bench_targets(b);
     cJSON *tg = cJSON_AddObjectToObject(root, "targets");
-    cJSON_AddStringToObject(tg, "mode", mode_names[b->modes[b->n_modes - 1].mode]);
+    cJSON_AddStringToObject(tg, "mode", ds_mode_name(b->modes[b->n_modes - 1].mode));
     cJSON_AddNumberToObject(tg, "decode_ratio_bandwidth", t.decode_bw);
     cJSON_AddBoolToObject(tg, "decode_ok", t.decode_bw >= 0.8);
     cJSON_AddNumberToObject(tg, "vision_ratio_sgemm", t.vision_sgemm);
@@ -889,7 +889,7 @@ static void print_table(FILE *f, const bench_out *b) {
         char views[16];
         snprintf(views, sizeof views, "%d", 1 + r->views.n_tiles);
         fprintf(f, "%-7s %5s %6d %7d %10.0f %8.1f %6.1f%% %8.1f %9.0f %9.2f %7.0f %8.2f %6.1f%% %4.0f%%\n",
-                mode_names[r->mode], views, r->n_embeds, n_ids, r->encode_ms, vgf, 100.0 * ratio(vgf, b->sgemm_gflops),
+                ds_mode_name(r->mode), views, r->n_embeds, n_ids, r->encode_ms, vgf, 100.0 * ratio(vgf, b->sgemm_gflops),
                 ratio(n_ids * 1e3, r->prefill_ms), r->preprocess_ms + r->encode_ms + r->prefill_ms, tps, bpt / 1e6,
                 bpt * tps / 1e9, 100.0 * ratio(bpt * tps / 1e9, b->bw_gbs), 100.0 * r->cpu_share);
     }
@@ -900,7 +900,7 @@ static void print_table(FILE *f, const bench_out *b) {
     const targets t = bench_targets(b);
     fprintf(f, "targets (%s): decode %.1f%% of bandwidth (>= 80%%: %s); vision %.1f%% of sgemm (>= 70%%: %s); "
                "peak - checkpoint %+.2f GB (<= 1 GB: %s)\n",
-            mode_names[b->modes[b->n_modes - 1].mode], 100 * t.decode_bw, t.decode_bw >= 0.8 ? "yes" : "no",
+            ds_mode_name(b->modes[b->n_modes - 1].mode), 100 * t.decode_bw, t.decode_bw >= 0.8 ? "yes" : "no",
             100 * t.vision_sgemm, t.vision_sgemm >= 0.7 ? "yes" : "no", t.peak_over_ckpt / 1e9,
             t.peak_over_ckpt <= 1e9 ? "yes" : "no");
     double least = 1;
@@ -957,7 +957,7 @@ static int parse_modes(const char *text, dsocr_mode *out, int *n) {
     for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         int found = -1;
         for (int i = 0; i < MAX_MODES; i++)
-            if (!strcmp(tok, mode_names[i])) found = i;
+            if (!strcmp(tok, ds_mode_name((dsocr_mode)i))) found = i;
         if (found < 0) return cli_error("--modes: '%s' is not one of tiny, small, base, large, gundam, all", tok);
         for (int i = 0; i < *n; i++)
             if (out[i] == (dsocr_mode)found) return cli_error("--modes: '%s' given twice", tok);
@@ -1096,11 +1096,11 @@ int dsocr_cmd_bench(int argc, char **argv) {
 
     /* 2. every mode end to end; memory is read after the last (gundam by default) */
     for (int i = 0; i < n_modes; i++) {
-        fprintf(stderr, "dsocr bench: %s mode ...\n", mode_names[modes[i]]);
+        fprintf(stderr, "dsocr bench: %s mode ...\n", ds_mode_name(modes[i]));
         if ((s = run_mode(m, dec, &runs_of[i], runs, n_decode, prof, ph, &err))) goto fail;
     }
     proc_memory(&out.peak_rss, &out.rss, &out.rss_anon, &out.rss_file);
-    out.memory_after = mode_names[modes[n_modes - 1]];
+    out.memory_after = ds_mode_name(modes[n_modes - 1]);
     ds_profile_stop(m->be, prof);
     prof = NULL;
 

@@ -97,13 +97,6 @@ static const char *ocr_help =
     "partial outputs are removed, finished inputs are kept, the summary says which (exit\n"
     "status 130); a second Ctrl-C quits at once.\n";
 
-static int parse_mode(const char *s, dsocr_mode *m) {
-    static const char *names[] = {"tiny", "small", "base", "large", "gundam"};
-    for (int i = 0; i < 5; i++)
-        if (!strcmp(s, names[i])) { *m = (dsocr_mode)i; return 0; }
-    return cli_error("--mode: '%s' is not one of tiny, small, base, large, gundam", s), -1;
-}
-
 static int parse_task(const char *s, dsocr_task *t) {
     static const char *names[] = {"markdown", "ocr", "free", "figure", "describe", "locate"};
     for (int i = 0; i < 6; i++)
@@ -581,7 +574,7 @@ int dsocr_cmd_ocr(int argc, char **argv) {
         switch (c) {
         case 'm': model = optarg; break;
         case 't': if (cli_parse_int("--threads", optarg, 0, 1024, &lp.n_threads)) return 2; break;
-        case O_MODE: if (parse_mode(optarg, &p.mode)) return 2; break;
+        case O_MODE: if (cli_parse_mode("--mode", optarg, &p.mode)) return 2; break;
         case O_MAX_CROPS: if (cli_parse_int("--max-crops", optarg, 2, 64, &p.max_crops)) return 2; break;
         case O_TASK: if (parse_task(optarg, &p.task)) return 2; break;
         case O_PROMPT: p.prompt = optarg; break;

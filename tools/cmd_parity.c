@@ -183,13 +183,6 @@ static int compare(const ds_tensor *ref, const item *got, int quiet) {
     return pass;
 }
 
-static int parse_mode(const char *s, dsocr_mode *m) {
-    static const char *names[] = {"tiny", "small", "base", "large", "gundam"};
-    for (int i = 0; i < 5; i++)
-        if (s && !strcmp(s, names[i])) { *m = (dsocr_mode)i; return 0; }
-    return -1;
-}
-
 static int run_fixture(dsocr_model *m, const char *path, int quiet) {
     dsocr_error err;
     ds_st_file *f = NULL;
@@ -198,10 +191,11 @@ static int run_fixture(dsocr_model *m, const char *path, int quiet) {
     const char *prompt = ds_st_metadata(f, "prompt_arg"), *steps_s = ds_st_metadata(f, "steps_recorded");
     const char *ngram_s = ds_st_metadata(f, "no_repeat_ngram_size");
     dsocr_params p = dsocr_default_params();
-    if (!image || !prompt || !steps_s || parse_mode(mode_s, &p.mode)) {
+    if (!image || !prompt || !steps_s || !mode_s) {
         ds_st_close(f);
         return cli_error("%s: not a golden fixture (metadata image, mode, prompt_arg, steps_recorded needed)", path), 0;
     }
+    if (cli_parse_mode(path, mode_s, &p.mode)) { ds_st_close(f); return 0; }
     char img_path[4096];
     const char *slash = strrchr(path, '/');
     int dir_len = slash ? (int)(slash - path) : 1;
