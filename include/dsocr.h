@@ -163,6 +163,9 @@ typedef struct dsocr_result {
     double ms_vision, ms_prefill, ms_decode;
 } dsocr_result;
 
+/* OCR of one image. A model runs one request at a time (it owns the run buffers and the
+ * KV cache): calls on the same model must not overlap; separate models may run in
+ * parallel. */
 dsocr_status dsocr_ocr(dsocr_model *model, const dsocr_image *image, const dsocr_params *params,
                        dsocr_token_callback on_token, void *user,
                        dsocr_result *out, dsocr_error *err);
