@@ -15,6 +15,7 @@
 #ifndef DS_OPS_H
 #define DS_OPS_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -132,6 +133,25 @@ typedef struct ds_attn_args {
     const float *rel_h, *rel_w;
     int kh, kw;
 } ds_attn_args;
+
+/* Attention over a fused qkv buffer, as SAM and CLIP produce it: each of `batch`
+ * problems holds L rows of [q | k | v] (C = n_heads * head_dim floats each) and writes
+ * L rows of C floats; scale 1/sqrt(head_dim), no mask, no bias (callers add those). */
+static inline ds_attn_args ds_attn_fused_qkv(float *out, const float *qkv, int L, int n_heads,
+                                             int head_dim, int batch) {
+    const int C = n_heads * head_dim;
+    ds_attn_args a = {0};
+    a.out = out;              a.out_stride = C;
+    a.q = qkv;                a.q_stride = 3 * C;
+    a.k = qkv + C;            a.k_stride = 3 * C;
+    a.v = qkv + 2 * C;        a.v_stride = 3 * C;
+    a.Lq = L;  a.Lk = L;  a.n_heads = n_heads;  a.head_dim = head_dim;
+    a.batch = batch;
+    a.q_batch_stride = a.k_batch_stride = a.v_batch_stride = (int64_t)L * 3 * C;
+    a.out_batch_stride = (int64_t)L * C;
+    a.scale = 1.0f / sqrtf((float)head_dim);
+    return a;
+}
 
 /* out = softmax(scale · q kᵀ + bias [+ causal mask]) v, per head. */
 void ds_op_attention(ds_backend *be, const ds_attn_args *a);

@@ -132,16 +132,7 @@ void ds_clip_forward(ds_backend *be, const ds_clip_config *c, const ds_clip_weig
         /* attention: x += out_proj(MHA(LN1(x))), bidirectional, per view */
         ds_op_layernorm(be, s->h.p, s->x.p, rows, C, &l->ln1_w, &l->ln1_b, c->ln_eps);
         ds_op_linear(be, s->qkv.p, s->h.p, rows, C, &l->qkv_w, &l->qkv_b);   /* [rows, 3C] */
-        ds_attn_args a = {0};
-        a.out = s->att.p;          a.out_stride = C;
-        a.q = s->qkv.p;            a.q_stride = 3 * C;
-        a.k = s->qkv.p + C;        a.k_stride = 3 * C;
-        a.v = s->qkv.p + 2 * C;    a.v_stride = 3 * C;
-        a.Lq = L;  a.Lk = L;  a.n_heads = H;  a.head_dim = hd;
-        a.batch = B;
-        a.q_batch_stride = a.k_batch_stride = a.v_batch_stride = (int64_t)L * 3 * C;
-        a.out_batch_stride = (int64_t)L * C;
-        a.scale = 1.0f / sqrtf((float)hd);
+        ds_attn_args a = ds_attn_fused_qkv(s->att.p, s->qkv.p, L, H, hd, B);
         ds_op_attention(be, &a);
         ds_op_linear(be, s->h.p, s->att.p, rows, C, &l->out_w, &l->out_b);
         ds_op_add(be, s->x.p, s->x.p, s->h.p, RC);

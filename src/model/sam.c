@@ -227,16 +227,7 @@ static void sam_block(ds_backend *be, const ds_sam_config *c, const ds_sam_block
                  S, S, S, S, Rh, Rw);
 
     /* out = softmax(q kᵀ / sqrt(hd) + rel bias) v: [rows, C] */
-    ds_attn_args a = {0};
-    a.out = s->att.p;           a.out_stride = C;
-    a.q = s->qkv.p;             a.q_stride = 3 * C;
-    a.k = s->qkv.p + C;         a.k_stride = 3 * C;
-    a.v = s->qkv.p + 2 * C;     a.v_stride = 3 * C;
-    a.Lq = Lq;  a.Lk = Lq;  a.n_heads = H;  a.head_dim = hd;
-    a.batch = n_prob;
-    a.q_batch_stride = a.k_batch_stride = a.v_batch_stride = (int64_t)Lq * 3 * C;
-    a.out_batch_stride = (int64_t)Lq * C;
-    a.scale = 1.0f / sqrtf((float)hd);
+    ds_attn_args a = ds_attn_fused_qkv(s->att.p, s->qkv.p, Lq, H, hd, n_prob);
     a.rel_h = s->rel_h.p;  a.rel_w = s->rel_w.p;  a.kh = S;  a.kw = S;
     ds_op_attention(be, &a);
 
