@@ -413,9 +413,11 @@ int main(void) {
 #endif
     test_gemm();
     test_pool();
-    /* GEMV (M < 16) and sgemm paths; K % 32 != 0; N % 4 != 0 */
+    /* GEMV (M < 16) and sgemm paths; K % 32 != 0; N % 4 != 0; M >= 128: the widened
+     * weight in tiles (600: two rows of tiles; 4100 x 4100: two panels of the buffer) */
     static const int lin[][3] = {{1, 1280, 517}, {2, 1000, 301}, {4, 96, 1029}, {7, 1283, 130}, {15, 640, 257},
-                                 {16, 640, 257}, {64, 1280, 300}, {200, 768, 1100}, {3, 31, 7}};
+                                 {16, 640, 257}, {64, 1280, 300}, {200, 768, 1100}, {3, 31, 7},
+                                 {600, 300, 530}, {130, 4100, 4100}};
     for (size_t i = 0; i < sizeof lin / sizeof lin[0]; i++) linear_case(fast, ref, lin[i][0], lin[i][1], lin[i][2], (int)(i & 1));
     test_linear_batch(fast, ref);
     /* flash attention: several query and key blocks */

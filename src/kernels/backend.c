@@ -60,20 +60,20 @@ dsocr_status ds_backend_ref_new(int n_threads, ds_backend **out, dsocr_error *er
     return backend_new(n_threads, 0, out, err);
 }
 
-float *ds_backend_work(ds_backend *be, size_t n) {
-    if (n <= be->work_floats) return be->work;
+float *ds_backend_work(ds_backend *be, int slot, size_t n) {
+    if (n <= be->work_floats[slot]) return be->work[slot];
     if (n > SIZE_MAX / sizeof(float) - 64) return NULL;
     float *p = aligned_alloc(64, (n * sizeof(float) + 63) & ~(size_t)63);
     if (!p) return NULL;
-    free(be->work);
-    be->work = p;
-    be->work_floats = n;
+    free(be->work[slot]);
+    be->work[slot] = p;
+    be->work_floats[slot] = n;
     return p;
 }
 
 void ds_backend_free(ds_backend *be) {
     if (!be) return;
-    free(be->work);
+    for (int i = 0; i < DS_WORK_SLOTS; i++) free(be->work[i]);
     ds_pool_free(be->pool);
     if (be->scratch)
         for (int t = 0; t < be->n_threads; t++) free(be->scratch[t]);

@@ -37,6 +37,10 @@ typedef struct ds_kernels {
                  int pos0, const float *inv_freq);
 } ds_kernels;
 
+/* Shared work buffers, one per use so that nested ops never share one: conv2d's
+ * patches feed the linear, which widens its weights into the other. */
+enum { DS_WORK_IM2COL, DS_WORK_WEIGHTS, DS_WORK_SLOTS };
+
 /* Per-thread scratch, allocated once with the backend so that ops never allocate
  * (ops cannot fail). Kernels size their blocks to fit. */
 #define DS_SCRATCH_FLOATS ((size_t)2 << 20)   /* 8 MiB per thread */
@@ -47,16 +51,17 @@ struct ds_backend {
     ds_kernels k;
     char name[96];
     float **scratch;          /* [n_threads][DS_SCRATCH_FLOATS], 64-byte aligned */
-    float *work;              /* shared buffer of large ops (conv im2col), grown on demand */
-    size_t work_floats;
+    float *work[DS_WORK_SLOTS];   /* shared buffers of large ops, grown on demand */
+    size_t work_floats[DS_WORK_SLOTS];
     struct ds_profile *profile; /* per-op timing (kernels/profile.h); NULL = off */
 };
 
 static inline float *ds_scratch(ds_backend *be, int tid) { return be->scratch[tid]; }
 
-/* be->work with room for n floats (kept for the next call: fresh pages are slow),
- * or NULL when it cannot grow; the caller then takes a path that needs no buffer. */
-float *ds_backend_work(ds_backend *be, size_t n);
+/* be->work[slot] with room for n floats (kept for the next call: fresh pages are
+ * slow), or NULL when it cannot grow; the caller then takes a path that needs no
+ * buffer. */
+float *ds_backend_work(ds_backend *be, int slot, size_t n);
 
 /* Fills k with the scalar reference kernels (kernels/ref). */
 void ds_kernels_ref(ds_kernels *k);

@@ -55,7 +55,7 @@ void ds_cpu_conv2d(ds_backend *be, float *y, const float *x, int H, int W, int C
     int rows = (int)(IM2COL_MAX_FLOATS / ((size_t)Wo * taps));
     if (rows < 1) rows = 1;
     if (rows > Ho) rows = Ho;
-    float *A = ds_backend_work(be, (size_t)rows * Wo * taps);
+    float *A = ds_backend_work(be, DS_WORK_IM2COL, (size_t)rows * Wo * taps);
     if (!A) {   /* ops cannot fail: the reference needs no buffer */
         ds_ref_conv2d(be, y, x, H, W, Cin, w, b, stride, pad);
         return;

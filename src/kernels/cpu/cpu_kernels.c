@@ -35,6 +35,7 @@ static const char *kernels_x86(ds_kernels *k) {
     ds_cpu_has_avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                         __builtin_cpu_supports("avx512vl");
     if (!ds_cpu_has_avx512) return "generic";
+    ds_cpu_has_avx512bf16 = __builtin_cpu_supports("avx512bf16");
     k->layernorm = ds_cpu_layernorm;
     k->rmsnorm = ds_cpu_rmsnorm;
     k->softmax = ds_cpu_softmax;
@@ -42,7 +43,7 @@ static const char *kernels_x86(ds_kernels *k) {
     k->quick_gelu = ds_cpu_quick_gelu;
     k->silu = ds_cpu_silu;
     k->silu_mul = ds_cpu_silu_mul;
-    return "avx512";
+    return ds_cpu_has_avx512bf16 ? "avx512-bf16" : "avx512";
 }
 #endif
 

@@ -13,7 +13,7 @@
 #include "kernels/cpu/cpu.h"
 #include "kernels/ref/ref.h"
 
-int ds_cpu_has_avx512;
+int ds_cpu_has_avx512, ds_cpu_has_avx512bf16;
 
 /* ---- bf16 widening --------------------------------------------------------------- */
 
@@ -249,6 +249,89 @@ static void gemm_task(void *ctx, int64_t b0, int64_t b1, int tid) {
     }
 }
 
+/* ---- large M: widen the weight once, then tiles over the whole output ------------
+ * Vision and prefill (M = 256..4900 rows). Calling sgemm per block of a few weight
+ * rows, as gemm_task does, makes the BLAS pack all of x (up to 4900 x 3072 floats)
+ * again for every block: SAM's linears ran at half the sgemm rate that way. Here the
+ * weight slice is widened to f32 once into a shared buffer (a panel of at most
+ * WIDE_MAX_FLOATS), and each thread runs sgemm on whole TM x TN tiles of y. */
+#define WIDE_MIN_M 128
+#define WIDE_MAX_FLOATS ((size_t)16 << 20)   /* 64 MiB */
+#define WIDE_TM 512
+
+typedef struct {
+    const ds_tensor *W;
+    float *wf;              /* [rows, K] widened */
+    int64_t row0;           /* first weight row of the panel */
+    int K;
+} widen_job;
+
+static void widen_task(void *ctx, int64_t r0, int64_t r1, int tid) {
+    (void)tid;
+    widen_job *J = ctx;
+    for (int64_t r = r0; r < r1; r++) ds_cpu_row_to_f32(J->W, J->row0 + r, J->K, J->wf + r * J->K);
+}
+
+typedef struct {
+    float *y; const float *x;
+    int M, K;
+    const float *wf; int64_t ldw;   /* the panel's rows, y columns [c0, c0 + nc) */
+    const ds_tensor *b;
+    int64_t n0, N, c0, nc;          /* N: y's row length */
+    int tm, tn, n_tn;               /* tile sizes; tiles per row of tiles */
+} tile_job;
+
+static void tile_task(void *ctx, int64_t t0, int64_t t1, int tid) {
+    (void)tid;
+    tile_job *T = ctx;
+    for (int64_t t = t0; t < t1; t++) {
+        int m0 = (int)(t / T->n_tn) * T->tm, c = (int)(t % T->n_tn) * T->tn;
+        int mn = T->M - m0 < T->tm ? T->M - m0 : T->tm;
+        int cn = T->nc - c < T->tn ? (int)T->nc - c : T->tn;
+        float *yt = T->y + (size_t)m0 * T->N + T->c0 + c;
+        ds_cpu_sgemm(1, mn, cn, T->K, 1.0f, T->x + (size_t)m0 * T->K, T->K, T->wf + (size_t)c * T->ldw,
+                     (int)T->ldw, 0.0f, yt, (int)T->N);
+        if (T->b)
+            for (int m = 0; m < mn; m++)
+                for (int j = 0; j < cn; j++) yt[(size_t)m * T->N + j] += ds_tensor_get_f32(T->b, T->n0 + T->c0 + c + j);
+    }
+}
+
+/* 1 when it ran; 0 when the shared buffer could not grow (the caller falls back). */
+static int linear_wide(ds_backend *be, float *y, const float *x, int M, int K,
+                       const ds_tensor *W, const ds_tensor *b, int64_t n0, int64_t N) {
+    /* Tiles depend on M and N only, never on the thread count: which outputs share an
+     * sgemm call can change result bits (see below). >= 8 tiles keep 2-8 threads busy. */
+    int n_tm = (M + WIDE_TM - 1) / WIDE_TM;
+    int64_t want_tn = n_tm >= 8 ? 1 : (8 + n_tm - 1) / n_tm;
+    int64_t tn = (N + want_tn - 1) / want_tn;
+    tn = (tn + 15) & ~(int64_t)15;
+    if (tn < 128) tn = 128;
+    int64_t panel = W->dtype == DS_F32 ? N : (int64_t)(WIDE_MAX_FLOATS / (size_t)K) / tn * tn;
+    if (panel < tn) return 0;
+    if (panel > N) panel = N;
+    float *buf = NULL;
+    if (W->dtype != DS_F32 && !(buf = ds_backend_work(be, DS_WORK_WEIGHTS, (size_t)panel * K))) return 0;
+    for (int64_t c0 = 0; c0 < N; c0 += panel) {
+        int64_t nc = N - c0 < panel ? N - c0 : panel;
+        const float *wf;
+        int64_t ldw;
+        if (W->dtype == DS_F32) {   /* used in place */
+            wf = ds_w_row_ptr(W, n0 + c0);
+            ldw = W->stride[0];
+        } else {                    /* [nc, K] */
+            widen_job J = {W, buf, n0 + c0, K};
+            ds_pool_for(be->pool, nc, 16, widen_task, &J);
+            wf = buf;
+            ldw = K;
+        }
+        int n_tn = (int)((nc + tn - 1) / tn);
+        tile_job T = {y, x, M, K, wf, ldw, b, n0, N, c0, nc, WIDE_TM, (int)tn, n_tn};
+        ds_pool_for(be->pool, (int64_t)n_tm * n_tn, 1, tile_task, &T);
+    }
+    return 1;
+}
+
 void ds_cpu_linear(ds_backend *be, float *y, const float *x, int M, int K,
                    const ds_tensor *W, const ds_tensor *b, int64_t n0, int64_t n1) {
     if (M <= 0 || n1 <= n0) return;
@@ -264,6 +347,7 @@ void ds_cpu_linear(ds_backend *be, float *y, const float *x, int M, int K,
         return;
     }
 #endif
+    if (M >= WIDE_MIN_M && linear_wide(be, y, x, M, K, W, b, n0, N)) return;
     /* Block size: the widened block must fit the scratch; otherwise ~32 blocks for
      * balance, at least 64 rows so sgemm runs at full speed. */
     int64_t nb_max = (int64_t)(DS_SCRATCH_FLOATS / (size_t)(K > 0 ? K : 1));
