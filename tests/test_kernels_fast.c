@@ -411,6 +411,13 @@ int main(void) {
 #if defined(__aarch64__)
     CHECK_MSG(strstr(ds_backend_name(fast), "neon") != NULL, "aarch64 picks the NEON kernels: %s", ds_backend_name(fast));
 #endif
+#if defined(__x86_64__)
+    const char *cap = getenv("DSOCR_CPU");
+    if (cap && strcmp(cap, "avx2") == 0 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        CHECK_MSG(strstr(ds_backend_name(fast), "(avx2,") != NULL, "DSOCR_CPU=avx2 picks the AVX2 kernels: %s", ds_backend_name(fast));
+    if (cap && strcmp(cap, "generic") == 0)
+        CHECK_MSG(strstr(ds_backend_name(fast), "(generic,") != NULL, "DSOCR_CPU=generic picks no SIMD: %s", ds_backend_name(fast));
+#endif
     test_gemm();
     test_pool();
     /* GEMV (M < 16) and sgemm paths; K % 32 != 0; N % 4 != 0; M >= 128: the widened

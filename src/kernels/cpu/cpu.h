@@ -8,6 +8,7 @@
 /* CPU features, probed once by ds_kernels_cpu. */
 extern int ds_cpu_has_avx512;     /* avx512f + avx512bw + avx512vl */
 extern int ds_cpu_has_avx512bf16; /* and avx512_bf16 (vdpbf16ps) */
+extern int ds_cpu_has_avx2;       /* avx2 + fma + f16c (used where AVX-512 is absent) */
 /* aarch64 (getauxval): NEON is baseline there; the extensions are reported in the
  * backend name and are for int8 kernels (SDOT/UDOT) and bf16 x bf16 products. */
 extern int ds_cpu_has_neon;
@@ -23,7 +24,7 @@ void ds_cpu_dequant_row(const ds_tensor *W, int64_t row, int64_t n, float *dst);
 /* ---- decode GEMV (small M): one linear, or a batch of them in one pool job ----------
  * Below DS_GEMV_MAX_M activation rows a GEMV that streams each weight row once beats
  * packing the weights for sgemm (measured with tests/bench_kernels.c). A job the GEMV
- * takes (ds_cpu_gemv_ok: bf16 on AVX-512, Q8_0 / Q4_0) runs on a thread in two steps:
+ * takes (ds_cpu_gemv_ok: bf16 on AVX-512 or AVX2, Q8_0 / Q4_0 on AVX-512) runs on a thread in two steps:
  * prep lays x out for the row kernel in that thread's scratch, rows computes y rows
  * [r0, r1) (relative to n0). Each output row is the same for any split into ranges. */
 #define DS_GEMV_MAX_M 16
@@ -32,6 +33,8 @@ void ds_cpu_linear_batch(ds_backend *be, int n, const ds_linear_job *jobs);
 #if defined(__x86_64__)
 void ds_cpu_bf16_gemv_prep(const ds_linear_job *J, float *buf);      /* M * (K/32*32) floats */
 void ds_cpu_bf16_gemv_rows(const ds_linear_job *J, const float *buf, int64_t r0, int64_t r1);
+void ds_cpu_bf16_gemv_rows_avx2(const ds_linear_job *J, const float *buf, int64_t r0, int64_t r1);
+void ds_avx2_bf16_to_f32(const uint16_t *src, int64_t n, float *dst);
 size_t ds_cpu_quant_gemv_prep_floats(const ds_linear_job *J);
 void ds_cpu_quant_gemv_prep(const ds_linear_job *J, float *buf);
 void ds_cpu_quant_gemv_rows(const ds_linear_job *J, const float *buf, int64_t r0, int64_t r1);

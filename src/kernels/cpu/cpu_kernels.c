@@ -1,5 +1,6 @@
 /* Fast CPU kernels, selected at run time from what this CPU supports:
- * - x86-64: AVX-512 (f, bw, vl) GEMV, widening and elementwise kernels;
+ * - x86-64: AVX-512 (f, bw, vl; bf16) GEMV, widening and elementwise kernels; AVX2 +
+ *   FMA GEMV and widening where AVX-512 is absent;
  * - aarch64: NEON (baseline there) GEMV, widening and elementwise kernels; the
  *   dotprod and bf16 extensions are probed with getauxval and named;
  * - anywhere: the blocked linear, conv, flash attention and rel-pos on ds_cpu_sgemm
@@ -11,6 +12,9 @@
 #if defined(__aarch64__)
 #include <sys/auxv.h>
 #endif
+
+#include <stdlib.h>
+#include <string.h>
 
 #include "kernels/cpu/cpu.h"
 
@@ -30,12 +34,18 @@ static void kernels_portable(ds_kernels *k) {
 }
 
 #if defined(__x86_64__)
+/* DSOCR_CPU=avx2 or generic caps the kernels below what the CPU has: the tests run
+ * the AVX2 and scalar paths on AVX-512 machines this way. */
 static const char *kernels_x86(ds_kernels *k) {
     __builtin_cpu_init();
-    ds_cpu_has_avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+    const char *cap = getenv("DSOCR_CPU");
+    int allow512 = !cap || !*cap || strcmp(cap, "avx512") == 0, allow2 = allow512 || (cap && strcmp(cap, "avx2") == 0);
+    ds_cpu_has_avx2 = allow2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                      __builtin_cpu_supports("f16c");
+    ds_cpu_has_avx512 = allow512 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                         __builtin_cpu_supports("avx512vl");
-    if (!ds_cpu_has_avx512) return "generic";
-    ds_cpu_has_avx512bf16 = __builtin_cpu_supports("avx512bf16");
+    ds_cpu_has_avx512bf16 = ds_cpu_has_avx512 && __builtin_cpu_supports("avx512bf16");
+    if (!ds_cpu_has_avx512) return ds_cpu_has_avx2 ? "avx2" : "generic";
     k->layernorm = ds_cpu_layernorm;
     k->rmsnorm = ds_cpu_rmsnorm;
     k->softmax = ds_cpu_softmax;

@@ -13,7 +13,7 @@
 #include "kernels/cpu/cpu.h"
 #include "kernels/ref/ref.h"
 
-int ds_cpu_has_avx512, ds_cpu_has_avx512bf16;
+int ds_cpu_has_avx512, ds_cpu_has_avx512bf16, ds_cpu_has_avx2;
 
 /* ---- bf16 widening --------------------------------------------------------------- */
 
@@ -42,6 +42,7 @@ void ds_cpu_row_to_f32(const ds_tensor *W, int64_t row, int64_t n, float *dst) {
 #if defined(__x86_64__)
     if (ds_cpu_has_avx512 && W->dtype == DS_BF16) bf16_to_f32_avx512(ds_w_row_ptr(W, row), n, dst);
     else if (ds_cpu_has_avx512 && W->dtype == DS_F16) f16_to_f32_avx512(ds_w_row_ptr(W, row), n, dst);
+    else if (ds_cpu_has_avx2 && W->dtype == DS_BF16) ds_avx2_bf16_to_f32(ds_w_row_ptr(W, row), n, dst);
 #elif defined(__aarch64__)
     if (ds_cpu_has_neon && W->dtype == DS_BF16) ds_neon_bf16_to_f32(ds_w_row_ptr(W, row), n, dst);
     else if (ds_cpu_has_neon && W->dtype == DS_F16) ds_neon_f16_to_f32(ds_w_row_ptr(W, row), n, dst);

@@ -34,9 +34,9 @@ typedef struct {
 
 int ds_cpu_gemv_ok(const ds_linear_job *J) {
 #if defined(__x86_64__)
-    if (!ds_cpu_has_avx512 || J->M <= 0 || J->M >= DS_GEMV_MAX_M) return 0;
-    if (J->W->dtype == DS_BF16) return (size_t)J->M * J->K + 64 <= DS_SCRATCH_FLOATS;
-    if (ds_dtype_is_quant(J->W->dtype)) return ds_cpu_quant_gemv_prep_floats(J) + 64 <= DS_SCRATCH_FLOATS;
+    if (J->M <= 0 || J->M >= DS_GEMV_MAX_M) return 0;
+    if (J->W->dtype == DS_BF16 && (ds_cpu_has_avx512 || ds_cpu_has_avx2)) return (size_t)J->M * J->K + 64 <= DS_SCRATCH_FLOATS;
+    if (ds_cpu_has_avx512 && ds_dtype_is_quant(J->W->dtype)) return ds_cpu_quant_gemv_prep_floats(J) + 64 <= DS_SCRATCH_FLOATS;
 #else
     (void)J;
 #endif
@@ -54,7 +54,8 @@ static void job_rows(batch_ctx *C, const ds_linear_job *J, int64_t r0, int64_t r
         else ds_cpu_quant_gemv_prep(J, buf);
         *k = (prep_key){.x = J->x, .M = J->M, .K = J->K, .dtype = J->W->dtype};
     }
-    if (bf16) ds_cpu_bf16_gemv_rows(J, buf, r0, r1);
+    if (bf16 && !ds_cpu_has_avx512) ds_cpu_bf16_gemv_rows_avx2(J, buf, r0, r1);
+    else if (bf16) ds_cpu_bf16_gemv_rows(J, buf, r0, r1);
     else ds_cpu_quant_gemv_rows(J, buf, r0, r1);
 }
 
