@@ -108,7 +108,7 @@ uint64_t ds_mem_decoder_bytes(const ds_lm_config *lm, int ctx, uint64_t *kv_byte
     }
     const double B = ctx < 1024 ? ctx : 1024;   /* rows per prefill chunk */
     const double kv = 2.0 * L * ctx * KVD * 4.0;
-    double act = 4.0 * (4 * B * D + 2 * B * QD + 2 * B * I + B * E + V + hd / 2);   /* decoder.c alloc_state */
+    double act = 4.0 * (4 * B * D + 2 * B * QD + 2 * B * KVD + 2 * B * I + B * E + V + hd / 2);   /* decoder.c alloc_state */
     act += 4.0 * (B * E + 4 * B * K + 2 * E + L * D + 2 * L * K);                  /* host routing, trace */
     act += V * (4 + 4 + 1) + (double)(ctx + 1) * 4;                                 /* generator: logits, banned, ids */
     act += V * (8 + 4 + 4 + 4);                                                     /* sampler: candidates, scratch, ids, probs */

@@ -184,6 +184,11 @@ void ds_op_add_row_vec(ds_backend *be, float *y, int rows, int dim, const ds_ten
 
 /* ---- data movement ------------------------------------------------------------------ */
 
+void ds_op_copy_rows(ds_backend *be, float *y, int64_t y_stride, const float *x, int64_t x_stride, int rows, int cols) {
+    (void)be;
+    for (int r = 0; r < rows; r++) memcpy(y + r * y_stride, x + r * x_stride, (size_t)cols * sizeof(float));
+}
+
 void ds_op_transpose(ds_backend *be, float *y, const float *x, int rows, int cols) {
     (void)be;
     enum { T = 32 };   /* tiles keep both sides in cache */

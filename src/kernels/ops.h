@@ -97,6 +97,9 @@ void ds_op_add_row_vec(ds_backend *be, float *y, int rows, int dim, const ds_ten
 
 /* ---- data movement ------------------------------------------------------ */
 
+/* y[r * y_stride + c] = x[r * x_stride + c] for r < rows, c < cols (a strided block
+ * copy, e.g. one head's new keys into the head-major KV cache). */
+void ds_op_copy_rows(ds_backend *be, float *y, int64_t y_stride, const float *x, int64_t x_stride, int rows, int cols);
 /* y[c, r] = x[r, c]; x is [rows, cols]. */
 void ds_op_transpose(ds_backend *be, float *y, const float *x, int rows, int cols);
 /* y[i, :] = f32(table[ids[i], :]); table [V, D] any float dtype. */
@@ -132,6 +135,10 @@ typedef struct ds_attn_args {
      * rel_h [batch][n_heads][Lq][kh], rel_w [batch][n_heads][Lq][kw]. NULL = none. */
     const float *rel_h, *rel_w;
     int kh, kw;
+    /* Floats from head h to head h+1 in k / v; 0 = head_dim (heads side by side in a
+     * row). The decoder's cache is head-major, [n_heads][positions][head_dim], so that
+     * a decode step reads each head's keys as one contiguous run. */
+    int64_t k_head_stride, v_head_stride;
 } ds_attn_args;
 
 /* Attention over a fused qkv buffer, as SAM and CLIP produce it: each of `batch`

@@ -111,13 +111,14 @@ struct ds_decoder {
     float *xb;         /* [B, D] normed input of a sublayer */
     float *q;          /* [B, QD] */
     float *att;        /* [B, QD] attention output before o_proj */
+    float *kn, *vn;    /* [B, KVD] new keys / values, before they go into the cache */
     float *hg, *hu;    /* [group_rows * I_max] MLP gate / up activations of a group */
     float *xg;         /* [group_rows, D] rows gathered for the experts of a group */
     float *yg;         /* [group_rows, D] sublayer output, or a group's expert outputs */
     float *router;     /* [B, E] router logits, then probabilities */
     float *logits;     /* [V] */
-    float *k_cache;    /* [L, max_ctx, KVD] */
-    float *v_cache;    /* [L, max_ctx, KVD] */
+    float *k_cache;    /* [L, H, max_ctx, hd]: head-major, so that a decode step reads */
+    float *v_cache;    /* each head's positions as one contiguous run */
 
     /* host scratch */
     float *h_probs;       /* [B, E] */
@@ -141,7 +142,8 @@ int ds_decoder_vocab(const ds_decoder *dec) { return dec->V; }
 void ds_decoder_free(ds_decoder *dec) {
     if (!dec) return;
     float **bufs[] = {&dec->inv_freq, &dec->x, &dec->xb, &dec->q, &dec->att, &dec->hg, &dec->hu,
-                      &dec->xg, &dec->yg, &dec->router, &dec->logits, &dec->k_cache, &dec->v_cache};
+                      &dec->xg, &dec->yg, &dec->router, &dec->logits, &dec->k_cache, &dec->v_cache,
+                      &dec->kn, &dec->vn};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (*bufs[i]) ds_buf_free(dec->be, *bufs[i]);
     free(dec->h_probs); free(dec->h_topk); free(dec->h_topk_w); free(dec->h_offset);
@@ -195,6 +197,8 @@ static dsocr_status alloc_state(ds_decoder *d, dsocr_error *err) {
     DS_TRY(alloc_buf(d, &d->xb, B * d->D, "normed activations", err));
     DS_TRY(alloc_buf(d, &d->q, B * d->QD, "queries", err));
     DS_TRY(alloc_buf(d, &d->att, B * d->QD, "attention output", err));
+    DS_TRY(alloc_buf(d, &d->kn, B * d->KVD, "new keys", err));
+    DS_TRY(alloc_buf(d, &d->vn, B * d->KVD, "new values", err));
     const size_t G = (size_t)d->group_rows;
     DS_TRY(alloc_buf(d, &d->hg, G * d->I_max, "MLP gate activations", err));
     DS_TRY(alloc_buf(d, &d->hu, G * d->I_max, "MLP up activations", err));
@@ -276,30 +280,36 @@ dsocr_status ds_decoder_new(ds_backend *be, const ds_lm_config *cfg, const ds_de
 
 /* ---- forward ------------------------------------------------------------ */
 
-/* Self-attention of rows x[T] at positions pos0..pos0+T-1; k/v go straight into the
- * cache and the queries attend to every cached position up to their own. */
+/* Self-attention of rows x[T] at positions pos0..pos0+T-1: the new keys and values go
+ * into the cache, and the queries attend to every cached position up to their own. */
 static void attention(ds_decoder *d, const ds_decoder_layer_weights *lw, int l, int T, int pos0) {
     ds_backend *be = d->be;
-    float *kc = d->k_cache + ((size_t)l * d->max_ctx + pos0) * d->KVD;   /* [T, KVD] */
-    float *vc = d->v_cache + ((size_t)l * d->max_ctx + pos0) * d->KVD;
+    const size_t head = (size_t)d->max_ctx * d->hd;                   /* one head's cache */
+    float *kl = d->k_cache + (size_t)l * d->H * head;                  /* [H, max_ctx, hd] */
+    float *vl = d->v_cache + (size_t)l * d->H * head;
 
     // qkv projections in one batch: [T, D] -> [T, QD], [T, KVD] x 2
     ds_op_rmsnorm(be, d->xb, d->x, T, d->D, &lw->input_norm, d->cfg.rms_norm_eps);
     const ds_linear_job qkv[3] = {{.y = d->q, .x = d->xb, .M = T, .K = d->D, .W = &lw->wq},
-                                  {.y = kc, .x = d->xb, .M = T, .K = d->D, .W = &lw->wk},
-                                  {.y = vc, .x = d->xb, .M = T, .K = d->D, .W = &lw->wv}};
+                                  {.y = d->kn, .x = d->xb, .M = T, .K = d->D, .W = &lw->wk},
+                                  {.y = d->vn, .x = d->xb, .M = T, .K = d->D, .W = &lw->wv}};
     ds_op_linear_batch(be, 3, qkv);
 
-    // rotate-half RoPE on q and the new keys
+    // rotate-half RoPE on q and the new keys, then the new rows into each head's cache
     ds_op_rope(be, d->q, d->QD, T, d->H, d->hd, pos0, d->inv_freq);
-    ds_op_rope(be, kc, d->KVD, T, d->H, d->hd, pos0, d->inv_freq);
+    ds_op_rope(be, d->kn, d->KVD, T, d->H, d->hd, pos0, d->inv_freq);
+    for (int h = 0; h < d->H; h++) {   // [T, hd] of head h -> its cache rows pos0..
+        size_t dst = h * head + (size_t)pos0 * d->hd, src = (size_t)h * d->hd;
+        ds_op_copy_rows(be, kl + dst, d->hd, d->kn + src, d->KVD, T, d->hd);
+        ds_op_copy_rows(be, vl + dst, d->hd, d->vn + src, d->KVD, T, d->hd);
+    }
 
     // causal softmax(q kᵀ / sqrt(hd)) v over cache positions 0..pos0+T-1
     ds_attn_args a = {0};
     a.out = d->att; a.out_stride = d->QD;
     a.q = d->q; a.q_stride = d->QD;
-    a.k = d->k_cache + (size_t)l * d->max_ctx * d->KVD; a.k_stride = d->KVD;
-    a.v = d->v_cache + (size_t)l * d->max_ctx * d->KVD; a.v_stride = d->KVD;
+    a.k = kl; a.k_stride = d->hd; a.k_head_stride = (int64_t)head;
+    a.v = vl; a.v_stride = d->hd; a.v_head_stride = (int64_t)head;
     a.Lq = T; a.Lk = pos0 + T; a.n_heads = d->H; a.head_dim = d->hd;
     a.batch = 1;
     a.scale = 1.0f / sqrtf((float)d->hd);

@@ -116,8 +116,8 @@ static void attn_task(void *ctx, int64_t t0, int64_t t1, int tid) {
         int64_t bi = t / J->n_qblocks / a->n_heads;
         int i0 = qb * QB, qn = a->Lq - i0 < QB ? a->Lq - i0 : QB;
         const float *q = a->q + bi * a->q_batch_stride + (size_t)i0 * a->q_stride + (size_t)h * hd;
-        const float *kbase = a->k + bi * a->k_batch_stride + (size_t)h * hd;
-        const float *vbase = a->v + bi * a->v_batch_stride + (size_t)h * hd;
+        const float *kbase = a->k + bi * a->k_batch_stride + (size_t)h * (a->k_head_stride ? (size_t)a->k_head_stride : (size_t)hd);
+        const float *vbase = a->v + bi * a->v_batch_stride + (size_t)h * (a->v_head_stride ? (size_t)a->v_head_stride : (size_t)hd);
         const float *rh = NULL, *rw = NULL;
         if (a->rel_h) {
             size_t row0 = ((size_t)bi * a->n_heads + h) * a->Lq + i0;

@@ -117,6 +117,11 @@ void ds_cpu_sgemm_blocked(int trans_b, int M, int N, int K, float alpha, const f
 void ds_cpu_sgemm(int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
                   const float *B, int ldb, float beta, float *C, int ldc) {
 #if !defined(DSOCR_NO_BLAS)
+    if (M == 1) {   /* one row (decode attention): sgemv streams B once; sgemm would pack it first */
+        if (trans_b) cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, alpha, B, ldb, A, 1, beta, C, 1);
+        else cblas_sgemv(CblasRowMajor, CblasTrans, K, N, alpha, B, ldb, A, 1, beta, C, 1);
+        return;
+    }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda,
                 B, ldb, beta, C, ldc);
 #else

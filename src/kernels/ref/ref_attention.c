@@ -14,6 +14,8 @@ static void attn_task(void *ctx, int64_t t0, int64_t t1, int tid) {
     const ds_attn_args *a = J->a;
     double *score = (double *)ds_scratch(J->be, tid);   /* [Lk] */
     int hd = a->head_dim;
+    const size_t kh_stride = a->k_head_stride ? (size_t)a->k_head_stride : (size_t)hd;
+    const size_t vh_stride = a->v_head_stride ? (size_t)a->v_head_stride : (size_t)hd;
     for (int64_t t = t0; t < t1; t++) {
         int i = (int)(t % a->Lq);
         int h = (int)(t / a->Lq % a->n_heads);
@@ -34,7 +36,7 @@ static void attn_task(void *ctx, int64_t t0, int64_t t1, int tid) {
         }
         double mx = -INFINITY;
         for (int j = 0; j < n_keys; j++) {
-            const float *k = a->k + bi * a->k_batch_stride + (size_t)j * a->k_stride + (size_t)h * hd;
+            const float *k = a->k + bi * a->k_batch_stride + (size_t)j * a->k_stride + (size_t)h * kh_stride;
             double s = 0;
             for (int d = 0; d < hd; d++) s += (double)q[d] * k[d];
             s *= a->scale;
@@ -47,7 +49,7 @@ static void attn_task(void *ctx, int64_t t0, int64_t t1, int tid) {
         for (int d = 0; d < hd; d++) {
             double acc = 0;
             for (int j = 0; j < n_keys; j++)
-                acc += score[j] * a->v[bi * a->v_batch_stride + (size_t)j * a->v_stride + (size_t)h * hd + d];
+                acc += score[j] * a->v[bi * a->v_batch_stride + (size_t)j * a->v_stride + (size_t)h * vh_stride + d];
             o[d] = (float)(acc / sum);
         }
     }
