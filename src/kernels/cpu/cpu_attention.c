@@ -169,6 +169,96 @@ static void attn_task(void *ctx, int64_t t0, int64_t t1, int tid) {
     }
 }
 
+/* ---- one query row over head-major keys (decode) --------------------------------------
+ * A decode step has Lq = 1 and, in the decoder's cache, each head's keys and values as
+ * contiguous [Lk, 128] runs. The flash path's BLAS calls streamed them at ~13 GB/s (the
+ * KV of 12 layers does not stay in cache); here q and the output live in registers, each
+ * key and value row is read once, and software prefetch runs PF_BYTES ahead. */
+#if defined(__x86_64__)
+#define DEC_HD 128
+#define PF_BYTES 2048
+#define HD8(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+
+__attribute__((target("avx512f")))
+static void attn_decode_head_avx512(const float *q, const float *k, const float *v, int n, float scale,
+                                    float *s, float *out) {
+#define LOADQ(i) const __m512 q##i = _mm512_loadu_ps(q + 16 * i);
+    HD8(LOADQ)
+    for (int j = 0; j < n; j++) {   /* s[j] = scale · q·k_j */
+        const float *kj = k + (size_t)j * DEC_HD;
+        _mm_prefetch((const char *)kj + PF_BYTES, _MM_HINT_T0);
+        _mm_prefetch((const char *)kj + PF_BYTES + 64, _MM_HINT_T0);
+        _mm_prefetch((const char *)kj + PF_BYTES + 128, _MM_HINT_T0);
+        _mm_prefetch((const char *)kj + PF_BYTES + 192, _MM_HINT_T0);
+        _mm_prefetch((const char *)kj + PF_BYTES + 256, _MM_HINT_T0);
+        _mm_prefetch((const char *)kj + PF_BYTES + 320, _MM_HINT_T0);
+        _mm_prefetch((const char *)kj + PF_BYTES + 384, _MM_HINT_T0);
+        _mm_prefetch((const char *)kj + PF_BYTES + 448, _MM_HINT_T0);
+        __m512 a0 = _mm512_mul_ps(q0, _mm512_loadu_ps(kj));
+        __m512 a1 = _mm512_mul_ps(q1, _mm512_loadu_ps(kj + 16));
+        a0 = _mm512_fmadd_ps(q2, _mm512_loadu_ps(kj + 32), a0);
+        a1 = _mm512_fmadd_ps(q3, _mm512_loadu_ps(kj + 48), a1);
+        a0 = _mm512_fmadd_ps(q4, _mm512_loadu_ps(kj + 64), a0);
+        a1 = _mm512_fmadd_ps(q5, _mm512_loadu_ps(kj + 80), a1);
+        a0 = _mm512_fmadd_ps(q6, _mm512_loadu_ps(kj + 96), a0);
+        a1 = _mm512_fmadd_ps(q7, _mm512_loadu_ps(kj + 112), a1);
+        s[j] = scale * _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+    }
+    float inv = 1.0f / exp_row(s, n, row_max_avx512(s, n));
+#define ZERO(i) __m512 o##i = _mm512_setzero_ps();
+    HD8(ZERO)
+    for (int j = 0; j < n; j++) {   /* o += p_j · v_j */
+        const float *vj = v + (size_t)j * DEC_HD;
+        _mm_prefetch((const char *)vj + PF_BYTES, _MM_HINT_T0);
+        _mm_prefetch((const char *)vj + PF_BYTES + 64, _MM_HINT_T0);
+        _mm_prefetch((const char *)vj + PF_BYTES + 128, _MM_HINT_T0);
+        _mm_prefetch((const char *)vj + PF_BYTES + 192, _MM_HINT_T0);
+        _mm_prefetch((const char *)vj + PF_BYTES + 256, _MM_HINT_T0);
+        _mm_prefetch((const char *)vj + PF_BYTES + 320, _MM_HINT_T0);
+        _mm_prefetch((const char *)vj + PF_BYTES + 384, _MM_HINT_T0);
+        _mm_prefetch((const char *)vj + PF_BYTES + 448, _MM_HINT_T0);
+        const __m512 p = _mm512_set1_ps(s[j]);
+#define ACC(i) o##i = _mm512_fmadd_ps(p, _mm512_loadu_ps(vj + 16 * i), o##i);
+        HD8(ACC)
+    }
+    const __m512 vinv = _mm512_set1_ps(inv);
+#define STORE(i) _mm512_storeu_ps(out + 16 * i, _mm512_mul_ps(o##i, vinv));
+    HD8(STORE)
+#undef LOADQ
+#undef ZERO
+#undef ACC
+#undef STORE
+}
+
+/* items = (batch, head) */
+static void attn_decode_task(void *ctx, int64_t t0, int64_t t1, int tid) {
+    attn_job *J = ctx;
+    const ds_attn_args *a = J->a;
+    int n = a->Lk;
+    if (a->causal) n = a->q_pos0 + 1 < a->Lk ? (a->q_pos0 + 1 < 0 ? 0 : a->q_pos0 + 1) : a->Lk;
+    float *s = ds_scratch(J->be, tid);
+    for (int64_t t = t0; t < t1; t++) {
+        int h = (int)(t % a->n_heads);
+        int64_t bi = t / a->n_heads;
+        float *out = a->out + bi * a->out_batch_stride + (size_t)h * DEC_HD;
+        if (n == 0) {   /* nothing visible: zeros, as the flash path gives */
+            for (int d = 0; d < DEC_HD; d++) out[d] = 0.0f;
+            continue;
+        }
+        attn_decode_head_avx512(a->q + bi * a->q_batch_stride + (size_t)h * DEC_HD,
+                                a->k + bi * a->k_batch_stride + (size_t)h * a->k_head_stride,
+                                a->v + bi * a->v_batch_stride + (size_t)h * a->v_head_stride, n, a->scale, s, out);
+    }
+}
+
+/* The decode kernel takes one query row of 128-wide heads whose keys and values are
+ * contiguous runs (head-major), with no rel-pos bias. */
+static int decode_ok(const ds_attn_args *a) {
+    return ds_cpu_has_avx512 && a->Lq == 1 && !a->rel_h && a->head_dim == DEC_HD && a->k_stride == DEC_HD &&
+           a->v_stride == DEC_HD && a->k_head_stride && a->v_head_stride && (size_t)a->Lk <= DS_SCRATCH_FLOATS;
+}
+#endif
+
 void ds_cpu_attention(ds_backend *be, const ds_attn_args *a) {
     int batch = a->batch > 0 ? a->batch : 1;
     /* S, O, max, sum must fit the scratch; a huge head_dim falls back to the reference */
@@ -177,6 +267,12 @@ void ds_cpu_attention(ds_backend *be, const ds_attn_args *a) {
         return;
     }
     attn_job J = {be, a, (a->Lq + QB - 1) / QB};
+#if defined(__x86_64__)
+    if (decode_ok(a)) {
+        ds_pool_for(be->pool, (int64_t)batch * a->n_heads, 1, attn_decode_task, &J);
+        return;
+    }
+#endif
     ds_pool_for(be->pool, (int64_t)batch * a->n_heads * J.n_qblocks, 1, attn_task, &J);
 }
 
