@@ -170,6 +170,11 @@ static void test_command(void) {
     CHECK_POS(mach, "cores");
     CHECK_EQ_INT(num(mach, "threads"), 2);
     CHECK_POS(mach, "mem_read_gbs");
+    /* every decoder Linear read once: lm_head, q/k/v/o x 3, the dense MLP, and per MoE
+     * layer the shared expert and all 8 routed ones */
+    CHECK_POS(mach, "weight_pages_read_gbs");
+    CHECK_NEAR(num(mach, "weight_pages_bytes"),
+               129280.0 * 64 * 2 + 3 * (4 * 64 * 64 * 2) + 3 * 64 * 192 * 2 + 2 * (3 * 64 * 96 * 2 + 8 * 3 * 64 * 48 * 2), 0, 0);
     CHECK_POS(mach, "sgemm_gflops");
     CHECK_EQ_INT(num(mach, "sgemm_n"), 128);
     CHECK_POS(item(root, "model"), "checkpoint_bytes");
@@ -213,6 +218,8 @@ static void test_command(void) {
         CHECK_POS(m, "vision_first_run_ms");
         CHECK(num(m, "vision_first_run_ms") >= num(m, "vision_ms"));
         CHECK(num(m, "prefill_first_run_ms") >= num(m, "prefill_ms"));
+        CHECK_NEAR(num(m, "decode_ratio_weight_pages_read"),
+                   num(m, "decode_gbs") / num(mach, "weight_pages_read_gbs"), 0, 1e-9);
         CHECK_NEAR(num(m, "decode_weight_bytes_per_token"), tiny_decode_weight_bytes(), 0, 0);
         /* f32 K and V of 3 layers x 64 wide, at contexts prompt+1 .. prompt+4 */
         CHECK_NEAR(num(m, "decode_kv_bytes_per_token"), 2.0 * 3 * 64 * 4 * (num(m, "prefill_tokens") + 2.5), 0, 1e-12);
