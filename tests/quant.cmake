@@ -3,6 +3,12 @@
 # against double references of the dequantized weights; fidelity of the load-time
 # quantized decoder against bf16 on all 25 golden cases of the tiny model.
 ds_test(NAME test_quant SOURCES test_quant.c LAYERS core kernels TIMEOUT 120)
+if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64")   # the AVX2 and scalar paths too (DSOCR_CPU caps the dispatch)
+  foreach(cap avx2 generic)
+    add_test(NAME test_quant_${cap} COMMAND test_quant WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
+    set_tests_properties(test_quant_${cap} PROPERTIES ENVIRONMENT DSOCR_CPU=${cap} TIMEOUT 120)
+  endforeach()
+endif()
 ds_test(NAME test_quant_model SOURCES test_quant_model.c ${CMAKE_SOURCE_DIR}/src/model/decoder.c
         ${CMAKE_SOURCE_DIR}/src/model/quantize.c LAYERS core kernels io TIMEOUT 300)
 

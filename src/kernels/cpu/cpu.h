@@ -24,7 +24,7 @@ void ds_cpu_dequant_row(const ds_tensor *W, int64_t row, int64_t n, float *dst);
 /* ---- decode GEMV (small M): one linear, or a batch of them in one pool job ----------
  * Below DS_GEMV_MAX_M activation rows a GEMV that streams each weight row once beats
  * packing the weights for sgemm (measured with tests/bench_kernels.c). A job the GEMV
- * takes (ds_cpu_gemv_ok: bf16 on AVX-512 or AVX2, Q8_0 / Q4_0 on AVX-512) runs on a thread in two steps:
+ * takes (ds_cpu_gemv_ok: bf16, Q8_0 and Q4_0 on AVX-512 or AVX2) runs on a thread in two steps:
  * prep lays x out for the row kernel in that thread's scratch, rows computes y rows
  * [r0, r1) (relative to n0). Each output row is the same for any split into ranges. */
 #define DS_GEMV_MAX_M 16

@@ -2,7 +2,7 @@
  * in blocks of KB with an online softmax, so no Lq x Lk score matrix ever exists
  * (SAM's global attention has 4096-6400 tokens). Both products are single-threaded
  * ds_cpu_sgemm calls on strided views; the decomposed rel-pos bias and the causal mask
- * are applied to each score block as it is made (exp rows in AVX-512 or NEON). */
+ * are applied to each score block as it is made (exp rows in AVX-512, AVX2 or NEON). */
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
@@ -38,9 +38,71 @@ static float exp_row_avx512(float *s, int n, float mx) {
 }
 #endif
 
+#if defined(__x86_64__)
+/* Lanes [0, n) of 8 set, for maskload / maskstore. */
+__attribute__((target("avx2")))
+static inline __m256i lanes_below(int n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+__attribute__((target("avx2,fma")))
+static float exp_row_avx2(float *s, int n, float mx) {
+    __m256 vmx = _mm256_set1_ps(mx), acc = _mm256_setzero_ps();
+    int j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m256 e = ds_exp256(_mm256_sub_ps(_mm256_loadu_ps(s + j), vmx));
+        _mm256_storeu_ps(s + j, e);
+        acc = _mm256_add_ps(acc, e);
+    }
+    if (j < n) {
+        __m256i m = lanes_below(n - j);
+        __m256 e = _mm256_and_ps(ds_exp256(_mm256_sub_ps(_mm256_maskload_ps(s + j, m), vmx)), _mm256_castsi256_ps(m));
+        _mm256_maskstore_ps(s + j, m, e);
+        acc = _mm256_add_ps(acc, e);
+    }
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
+}
+
+/* max over 8 lanes */
+__attribute__((target("avx2")))
+static inline float hmax256(__m256 v) {
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    return _mm_cvtss_f32(_mm_max_ss(h, _mm_movehdup_ps(h)));
+}
+
+/* add_relpos_max_avx512 / row_max_avx512 on 8 lanes (bh NULL: the max only) */
+__attribute__((target("avx2")))
+static float add_relpos_max_avx2(float *s, int n, const float *bh, const float *bw, int ky, int kx, int kw) {
+    const __m256 ninf = _mm256_set1_ps(-INFINITY);
+    __m256 vmax = ninf;
+    int j = 0;
+    while (j < n) {
+        int seg = bh ? (kw - kx < n - j ? kw - kx : n - j) : n - j;
+        __m256 vb = bh ? _mm256_set1_ps(bh[ky]) : _mm256_setzero_ps();
+        for (int c = 0; c < seg; c += 8) {
+            __m256i m = lanes_below(seg - c);
+            __m256 v = _mm256_maskload_ps(s + j + c, m);
+            if (bh) {
+                v = _mm256_add_ps(v, _mm256_add_ps(vb, _mm256_maskload_ps(bw + kx + c, m)));
+                _mm256_maskstore_ps(s + j + c, m, v);
+            }
+            vmax = _mm256_max_ps(vmax, _mm256_blendv_ps(ninf, v, _mm256_castsi256_ps(m)));
+        }
+        j += seg;
+        kx = 0;
+        ky++;
+    }
+    return hmax256(vmax);
+}
+#endif
+
 static float exp_row(float *s, int n, float mx) {
 #if defined(__x86_64__)
     if (ds_cpu_has_avx512) return exp_row_avx512(s, n, mx);
+    if (ds_cpu_has_avx2) return exp_row_avx2(s, n, mx);
 #elif defined(__aarch64__)
     if (ds_cpu_has_neon) return ds_neon_exp_row(s, n, mx);
 #endif
@@ -89,6 +151,7 @@ static float row_max_avx512(const float *s, int n) {
 static float bias_and_max(float *s, int n, const float *bh, const float *bw, int ky, int kx, int kw) {
 #if defined(__x86_64__)
     if (ds_cpu_has_avx512) return bh ? add_relpos_max_avx512(s, n, bh, bw, ky, kx, kw) : row_max_avx512(s, n);
+    if (ds_cpu_has_avx2) return add_relpos_max_avx2(s, n, bh, bw, ky, kx, kw);
 #endif
     float mx = -INFINITY;
     for (int j = 0; j < n; j++) {

@@ -302,6 +302,59 @@ void ds_cpu_quant_gemv_prep(const ds_linear_job *J, float *buf) {
 }
 
 /* y rows [j0, j1) of the job (relative to n0), from the prepared x. */
+/* ---- AVX2 + FMA (x86 CPUs without AVX-512) ------------------------------------------
+ * One weight row against one activation row, blocks front to back, two accumulators;
+ * int8 (or nibble - 8) widened to f32 8 lanes at a time, exact f32 activations. */
+__attribute__((target("avx2,fma,f16c")))
+static float qrow_avx2(ds_dtype t, const uint8_t *w, const float *xq, int nb) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    const __m128i low4 = _mm_set1_epi8(15);
+    const __m256i eight = _mm256_set1_epi32(8);
+    for (int b = 0; b < nb; b++) {
+        const float *x = xq + b * 32;
+        __m256i q0, q1, q2, q3;   /* elements 0-7, 8-15, 16-23, 24-31 as int32 */
+        float d;
+        if (t == DS_Q8_0) {
+            const uint8_t *p = w + b * Q8_BYTES;
+            q0 = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(p + 2)));
+            q1 = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(p + 10)));
+            q2 = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(p + 18)));
+            q3 = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(p + 26)));
+            d = _cvtsh_ss(load_u16(p));
+        } else {
+            const uint8_t *p = w + b * Q4_BYTES;
+            __m128i v = _mm_loadu_si128((const __m128i *)(p + 2));
+            __m128i lo = _mm_and_si128(v, low4), hi = _mm_and_si128(_mm_srli_epi16(v, 4), low4);
+            q0 = _mm256_sub_epi32(_mm256_cvtepu8_epi32(lo), eight);
+            q1 = _mm256_sub_epi32(_mm256_cvtepu8_epi32(_mm_srli_si128(lo, 8)), eight);
+            q2 = _mm256_sub_epi32(_mm256_cvtepu8_epi32(hi), eight);
+            q3 = _mm256_sub_epi32(_mm256_cvtepu8_epi32(_mm_srli_si128(hi, 8)), eight);
+            d = _cvtsh_ss(load_u16(p));
+        }
+        __m256 t0 = _mm256_mul_ps(_mm256_cvtepi32_ps(q0), _mm256_loadu_ps(x));
+        __m256 t1 = _mm256_mul_ps(_mm256_cvtepi32_ps(q1), _mm256_loadu_ps(x + 8));
+        t0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q2), _mm256_loadu_ps(x + 16), t0);
+        t1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q3), _mm256_loadu_ps(x + 24), t1);
+        const __m256 vd = _mm256_set1_ps(d);
+        if (b & 1) a1 = _mm256_fmadd_ps(_mm256_add_ps(t0, t1), vd, a1);
+        else a0 = _mm256_fmadd_ps(_mm256_add_ps(t0, t1), vd, a0);
+    }
+    __m256 s = _mm256_add_ps(a0, a1);
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
+}
+
+/* Rows [j0, j1): each weight row read once from memory, then from cache for the other
+ * activation rows; x as ds_cpu_quant_gemv_prep lays it out (xq, zero-padded blocks). */
+static void quant_rows_avx2(const qgemv_job *G, const float *xq, int64_t sx, int64_t j0, int64_t j1) {
+    for (int64_t j = j0; j < j1; j++) {
+        const uint8_t *w = ds_w_row_ptr(G->W, G->n0 + j);
+        float bias = G->b ? ds_tensor_get_f32(G->b, G->n0 + j) : 0.0f;
+        for (int m = 0; m < G->M; m++) G->y[(size_t)m * G->N + j] = qrow_avx2(G->W->dtype, w, xq + m * sx, G->nb) + bias;
+    }
+}
+
 void ds_cpu_quant_gemv_rows(const ds_linear_job *J, const float *buf, int64_t j0, int64_t j1) {
     const qgemv_job Gs = qgemv_of(J), *G = &Gs;
     const int M = G->M;
@@ -310,6 +363,10 @@ void ds_cpu_quant_gemv_rows(const ds_linear_job *J, const float *buf, int64_t j0
     const float *xq = buf, *c = xq + (size_t)M * sx;
     static const qg_kernel k8[4] = {q8_rows4_seq_m1, q8_rows4_m2, q8_rows4_m3, q8_rows4_m4};
     static const qg_kernel k4[4] = {q4_rows4_seq_m1, q4_rows4_m2, q4_rows4_m3, q4_rows4_m4};
+    if (!ds_cpu_has_avx512) {
+        quant_rows_avx2(G, xq, sx, j0, j1);
+        return;
+    }
     int64_t j = j0;
     if (use_q4bf(G)) {
         const uint16_t *xb = (const uint16_t *)buf;
