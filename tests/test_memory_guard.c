@@ -131,6 +131,10 @@ static void test_api(void) {
     lp.max_memory = 1ull << 30;
     CHECK_EQ_INT(dsocr_model_load(model, &lp, &m, &err), DSOCR_OK);
     if (!m) return;
+    /* the kernels it got are named: "cpu (<isa>, <n> threads)" */
+    const char *be = dsocr_model_backend(m);
+    CHECK_MSG(strncmp(be, "cpu (", 5) == 0 && strstr(be, " thread"), "backend: %s", be);
+    CHECK_STR(dsocr_model_backend(NULL), "");
     uint8_t rgb[32 * 32 * 3];
     memset(rgb, 255, sizeof rgb);
     dsocr_image *img = NULL;

@@ -694,7 +694,8 @@ int dsocr_cmd_ocr(int argc, char **argv) {
         return cli_fail(&err);
     }
     if (st.tty && !quiet) fputs("\r\033[K", stderr);
-    if (verbose) fprintf(stderr, "dsocr: model %s loaded in %.2f s\n", model, (now_ms() - t_load) / 1e3);
+    if (verbose) fprintf(stderr, "dsocr: model %s loaded in %.2f s; backend %s\n", model, (now_ms() - t_load) / 1e3,
+                         dsocr_model_backend(m));
 
     totals tot = {0};
     const char *stopped_in = NULL;   /* the input whose partial outputs were removed */

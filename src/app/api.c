@@ -30,6 +30,8 @@ dsocr_params dsocr_default_params(void) {
     return p;
 }
 
+const char *dsocr_model_backend(const dsocr_model *m) { return m ? ds_backend_name(m->be) : ""; }
+
 void dsocr_model_free(dsocr_model *m) {
     if (!m) return;
     ds_generator_free(m->gen);

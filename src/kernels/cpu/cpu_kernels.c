@@ -45,6 +45,7 @@ static const char *kernels_x86(ds_kernels *k) {
     ds_cpu_has_avx512 = allow512 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                         __builtin_cpu_supports("avx512vl");
     ds_cpu_has_avx512bf16 = ds_cpu_has_avx512 && __builtin_cpu_supports("avx512bf16");
+    ds_cpu_has_avx512vnni = ds_cpu_has_avx512 && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vbmi");
     if (!ds_cpu_has_avx512) return ds_cpu_has_avx2 ? "avx2" : "generic";
     k->layernorm = ds_cpu_layernorm;
     k->rmsnorm = ds_cpu_rmsnorm;
@@ -53,7 +54,8 @@ static const char *kernels_x86(ds_kernels *k) {
     k->quick_gelu = ds_cpu_quick_gelu;
     k->silu = ds_cpu_silu;
     k->silu_mul = ds_cpu_silu_mul;
-    return ds_cpu_has_avx512bf16 ? "avx512-bf16" : "avx512";
+    static const char *labels[4] = {"avx512", "avx512-bf16", "avx512-vnni", "avx512-bf16-vnni"};
+    return labels[ds_cpu_has_avx512bf16 + 2 * ds_cpu_has_avx512vnni];
 }
 #endif
 

@@ -5,6 +5,7 @@
  * - large M: ds_cpu_linear's blocked sgemm, fed by ds_cpu_dequant_row below.
  * Per block and row: t = Σ w_q · x (two 16-lane FMAs), acc += d · t. Q4_0's "- 8" is
  * folded into the activations once per call: c = -8 · (x_lo + x_hi) starts t. */
+#include <math.h>
 #include <string.h>
 
 #include "kernels/cpu/cpu.h"
@@ -227,9 +228,87 @@ static int q4bf_element(int p) {
     return 2 * i + (lane >= 2) + 16 * (lane % 2);
 }
 
+/* Q4_0, M = 1, on AVX512-VNNI + VBMI (Ice Lake and later, Zen 4): two blocks per
+ * vpdpbusd, with x quantized to int8 per block (as llama.cpp's q4_0 x q8_0 dot).
+ * For blocks b, b+1 one masked 36-byte load holds [d_b, q_b (16 bytes), d_b+1, q_b+1];
+ * vpermb spreads the nibble bytes to [q_b, q_b+1, q_b, q_b+1], the upper half shifted
+ * right by 4, & 15: 64 unsigned nibbles, byte i of the low half being element i of its
+ * block and of the high half element 16 + i. x is laid out in that order once per
+ * call (xi, int8), so lane l of vpdpbusd sums 4 products q·xi of one block. Its
+ * accumulator starts at cv_l = -8 · Σ (those 4 xi), which makes the lane sum Σ (q - 8)·xi
+ * exactly in int32; then acc += f32(lane) · d_w · d_x, the two scales spread to the
+ * lanes by vpermw + vcvtph2ps and a prepared vector. x rounding: at most d_x / 2 =
+ * max|x_b| / 254 per element, far below the 4-bit weight error. 24 instead of ~45
+ * vector instructions per pair of blocks against the bf16 kernel below. */
+typedef struct { int8_t xi[64]; int32_t cv[16]; float dx[16]; } q4v_pair;   /* 192 bytes */
+
+__attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi,f16c,fma")))
+static void q4v_rows_m1(const qgemv_job *G, const q4v_pair *xp, int64_t j, int n, float *out) {
+    const int np = (G->nb + 1) / 2;
+    const __m512i perm = _mm512_set_epi8(35, 34, 33, 32, 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20,
+                                         17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2,
+                                         35, 34, 33, 32, 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20,
+                                         17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2);
+    const __m512i shifts = _mm512_set_epi64(0x0004000400040004, 0x0004000400040004, 0x0004000400040004, 0x0004000400040004,
+                                            0, 0, 0, 0);
+    const __m512i dperm = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                           9, 9, 9, 9, 0, 0, 0, 0, 9, 9, 9, 9, 0, 0, 0, 0);
+    const __m512i low4 = _mm512_set1_epi8(15);
+    const __mmask64 full = 0xFFFFFFFFFull, half = 0x3FFFFull;   /* 36 bytes; an odd last block: 18 */
+    for (int r = 0; r < n; r++) {
+        const uint8_t *w = ds_w_row_ptr(G->W, G->n0 + j + r);
+        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+        for (int pi = 0; pi < np; pi++) {
+            const q4v_pair *x = xp + pi;
+            __m512i raw = _mm512_maskz_loadu_epi8(2 * pi + 1 < G->nb ? full : half, w + (size_t)pi * 2 * Q4_BYTES);
+            __m512i nib = _mm512_and_si512(_mm512_srlv_epi16(_mm512_permutexvar_epi8(perm, raw), shifts), low4);
+            __m512i isum = _mm512_dpbusd_epi32(_mm512_loadu_si512((const void *)x->cv), nib,
+                                               _mm512_loadu_si512((const void *)x->xi));
+            __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(dperm, raw)));
+            __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(dw, _mm512_loadu_ps(x->dx)));
+            if (pi & 1) a1 = _mm512_add_ps(a1, t);
+            else a0 = _mm512_add_ps(a0, t);
+        }
+        out[r] = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+    }
+}
+
+/* x for q4v_rows_m1: per pair of blocks, int8 x in the nibble order, the lanes' -8 · Σ xi,
+ * and each lane's d_x (a block past nb is zero). */
+static void q4v_prep(const float *x, int K, int nb, q4v_pair *xp) {
+    for (int pi = 0; pi < (nb + 1) / 2; pi++) {
+        q4v_pair *P = &xp[pi];
+        for (int h = 0; h < 2; h++) {   /* block 2·pi + h */
+            int b = 2 * pi + h;
+            float mx = 0;
+            for (int i = 0; i < 32; i++) {
+                int k = b * 32 + i;
+                float v = b < nb && k < K ? fabsf(x[k]) : 0.0f;
+                if (v > mx) mx = v;
+            }
+            float d = mx / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
+            for (int i = 0; i < 32; i++) {   /* element i -> byte (i < 16 ? 0 : 32) + 16·h + i % 16 */
+                int k = b * 32 + i;
+                float v = b < nb && k < K ? x[k] : 0.0f;
+                P->xi[(i < 16 ? 0 : 32) + 16 * h + i % 16] = (int8_t)lrintf(v * id);
+            }
+            for (int l = 0; l < 4; l++) {   /* lanes 4h..4h+3 (low half) and 8+4h.. (high half) */
+                P->dx[4 * h + l] = d;
+                P->dx[8 + 4 * h + l] = d;
+            }
+        }
+        for (int l = 0; l < 16; l++)
+            P->cv[l] = -8 * (P->xi[4 * l] + P->xi[4 * l + 1] + P->xi[4 * l + 2] + P->xi[4 * l + 3]);
+    }
+}
+
+static int use_q4v(const qgemv_job *G) {
+    return ds_cpu_has_avx512vnni && G->W->dtype == DS_Q4_0 && G->M == 1;
+}
+
 /* The bf16 path takes Q4_0 with one activation row. */
 static int use_q4bf(const qgemv_job *G) {
-    return ds_cpu_has_avx512bf16 && G->W->dtype == DS_Q4_0 && G->M == 1;
+    return !use_q4v(G) && ds_cpu_has_avx512bf16 && G->W->dtype == DS_Q4_0 && G->M == 1;
 }
 
 /* One weight row against one activation row (the N % 4 leftovers). */
@@ -277,6 +356,10 @@ void ds_cpu_quant_gemv_prep(const ds_linear_job *J, float *buf) {
     const int64_t sx = (int64_t)G.nb * 32, sc = (int64_t)G.nb * 16;
     const int q8 = G.W->dtype == DS_Q8_0;
     float *xq = buf, *c = xq + (size_t)M * sx;
+    if (use_q4v(&G)) {   /* 192 bytes per pair of blocks: 24 floats per block of the 48 */
+        q4v_prep(G.x, K, G.nb, (q4v_pair *)buf);
+        return;
+    }
     if (use_q4bf(&G)) {   /* xb [nb*32] bf16 (the first nb*16 floats), then xs [nb] */
         uint16_t *xb = (uint16_t *)buf;
         float *xs = buf + sc;
@@ -368,6 +451,10 @@ void ds_cpu_quant_gemv_rows(const ds_linear_job *J, const float *buf, int64_t j0
         return;
     }
     int64_t j = j0;
+    if (use_q4v(G)) {
+        q4v_rows_m1(G, (const q4v_pair *)buf, j, (int)(j1 - j), G->y + j);
+        j = j1;
+    }
     if (use_q4bf(G)) {
         const uint16_t *xb = (const uint16_t *)buf;
         const float *xs = buf + sc;
