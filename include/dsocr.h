@@ -83,7 +83,7 @@ dsocr_load_params dsocr_load_default_params(void);
 dsocr_status dsocr_model_load(const char *model_dir, const dsocr_load_params *params,
                               dsocr_model **out, dsocr_error *err);
 void dsocr_model_free(dsocr_model *model);
-/* The compute backend and the kernels this CPU got, e.g. "cpu (avx512-bf16-vnni,
+/* The compute backend and the kernels this CPU got, e.g. "cpu (avx512-vnni,
  * 2 threads)" or "cpu (avx2, 8 threads)"; valid while the model is. DSOCR_CPU=avx2 or
  * generic in the environment caps the kernels below what the CPU supports. */
 const char *dsocr_model_backend(const dsocr_model *model);

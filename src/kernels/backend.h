@@ -66,7 +66,7 @@ float *ds_backend_work(ds_backend *be, int slot, size_t n);
 /* Fills k with the scalar reference kernels (kernels/ref). */
 void ds_kernels_ref(ds_kernels *k);
 /* Replaces entries of k with the fastest kernels this CPU supports (kernels/cpu);
- * returns a label for ds_backend_name, e.g. "avx512-bf16". */
+ * returns a label for ds_backend_name, e.g. "avx512-vnni". */
 const char *ds_kernels_cpu(ds_kernels *k);
 
 /* ---- weight access (weights are used in place, any float dtype) ----------- */

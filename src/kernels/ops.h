@@ -33,7 +33,7 @@ dsocr_status ds_backend_cpu_new(int n_threads, ds_backend **out, dsocr_error *er
 dsocr_status ds_backend_ref_new(int n_threads, ds_backend **out, dsocr_error *err);
 void ds_backend_free(ds_backend *be);
 int ds_backend_threads(const ds_backend *be);
-const char *ds_backend_name(const ds_backend *be);   /* e.g. "cpu (avx512-bf16, 2 threads)" */
+const char *ds_backend_name(const ds_backend *be);   /* e.g. "cpu (avx512-vnni, 2 threads)" */
 
 /* Activation buffers. Allocate once per model/request and reuse: first touch of
  * fresh pages is slow on these machines. Returns NULL on failure. 64-byte aligned. */

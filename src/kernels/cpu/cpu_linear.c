@@ -13,7 +13,7 @@
 #include "kernels/cpu/cpu.h"
 #include "kernels/ref/ref.h"
 
-int ds_cpu_has_avx512, ds_cpu_has_avx512bf16, ds_cpu_has_avx512vnni, ds_cpu_has_avx2;
+int ds_cpu_has_avx512, ds_cpu_has_avx512vnni, ds_cpu_has_avx2;
 
 /* ---- bf16 widening --------------------------------------------------------------- */
 

@@ -178,56 +178,6 @@ static void q4_rows4_seq_m1(const qgemv_job *G, const float *xq, const float *c,
     }
 }
 
-/* Q4_0, M = 1, on AVX512-BF16 (Zen 4 and later, Sapphire Rapids): the f32 path above
- * spends two int->float conversions per block and runs out of ALU before memory (q4
- * decode 49.6 -> 59.3 tokens/s with this kernel, bench_decode decode). Here a nibble q becomes the bf16 value 128 + q with no
- * conversion: 0x4300 | q (exponent 2^7, mantissa step 1). The block's 16 bytes are
- * broadcast to the four 128-bit lanes of a register and lane L shifted right by 4·L
- * bits, so 16-bit word i of lane L holds the nibble (i, L) of the byte pair 2i, 2i+1;
- * x is laid out in that order once per call (xb, rounded to bf16). One vdpbf16ps then
- * multiplies all 32 weights with x, exactly, summing in f32; the 128 + 8 offset is
- * taken off per block by a scalar chain, corr += d · (-136 · Σ x_b). Rounding x to bf16 (relative 2^-9) is far below the
- * 4-bit weight error (up to d/2). xb [nb*32] bf16 and xs [nb] (-136 · Σ x_b) come from
- * ds_cpu_quant_gemv_prep. */
-#define Q4BF_W(p) _mm512_ternarylogic_epi32( \
-    _mm512_srlv_epi16(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)((p) + 2))), shifts), low4, bias, 0xEA)
-#define Q4BF_D(p) _mm_cvtph_ps(_mm_cvtsi32_si128(load_u16(p)))
-
-#define Q4BF_BLOCK(bb, acc, corr) { \
-    const uint8_t *p_ = w + (bb) * Q4_BYTES; \
-    __m512 t_ = _mm512_dpbf16_ps(_mm512_setzero_ps(), (__m512bh)Q4BF_W(p_), \
-                                 (__m512bh)_mm512_loadu_si512((const void *)(xb + (bb) * 32))); \
-    __m128 d_ = Q4BF_D(p_); \
-    acc = _mm512_fmadd_ps(t_, _mm512_broadcastss_ps(d_), acc); \
-    corr = _mm_fmadd_ss(d_, _mm_load_ss(xs + (bb)), corr); }
-
-/* Rows j..j+n-1, one after another (one sequential stream: reading rows side by side
- * ran at a third of the speed), two blocks per step into independent accumulators. */
-__attribute__((target("avx512f,avx512bw,avx512bf16,f16c,fma")))
-static void q4bf_rows_m1(const qgemv_job *G, const uint16_t *xb, const float *xs, int64_t j, int n, float *out) {
-    const __m512i low4 = _mm512_set1_epi16(15), bias = _mm512_set1_epi16(0x4300);
-    const __m512i shifts = _mm512_set_epi64(0x000c000c000c000c, 0x000c000c000c000c, 0x0008000800080008, 0x0008000800080008,
-                                            0x0004000400040004, 0x0004000400040004, 0, 0);
-    for (int r = 0; r < n; r++) {
-        const uint8_t *w = ds_w_row_ptr(G->W, G->n0 + j + r);
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0;
-        __m128 c0 = _mm_setzero_ps(), c1 = c0;
-        int b = 0;
-        for (; b + 2 <= G->nb; b += 2) {
-            Q4BF_BLOCK(b, a0, c0)
-            Q4BF_BLOCK(b + 1, a1, c1)
-        }
-        if (b < G->nb) Q4BF_BLOCK(b, a0, c0)
-        out[r] = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) + _mm_cvtss_f32(_mm_add_ss(c0, c1));
-    }
-}
-
-/* Element of a Q4_0 block that word p of the register above holds (x's layout). */
-static int q4bf_element(int p) {
-    int lane = p / 8, i = p % 8;
-    return 2 * i + (lane >= 2) + 16 * (lane % 2);
-}
-
 /* Q4_0, M = 1, on AVX512-VNNI + VBMI (Ice Lake and later, Zen 4): two blocks per
  * vpdpbusd, with x quantized to int8 per block (as llama.cpp's q4_0 x q8_0 dot).
  * For blocks b, b+1 one masked 36-byte load holds [d_b, q_b (16 bytes), d_b+1, q_b+1];
@@ -238,8 +188,10 @@ static int q4bf_element(int p) {
  * accumulator starts at cv_l = -8 · Σ (those 4 xi), which makes the lane sum Σ (q - 8)·xi
  * exactly in int32; then acc += f32(lane) · d_w · d_x, the two scales spread to the
  * lanes by vpermw + vcvtph2ps and a prepared vector. x rounding: at most d_x / 2 =
- * max|x_b| / 254 per element, far below the 4-bit weight error. 24 instead of ~45
- * vector instructions per pair of blocks against the bf16 kernel below. */
+ * max|x_b| / 254 per element, far below the 4-bit weight error. (A kernel that
+ * turned nibbles into bf16 128 + q for vdpbf16ps ran at the same speed here and needs
+ * AVX512-BF16, which fewer CPUs have; both beat widening nibbles to f32: q4 decode 49.6
+ * -> 55-59 tokens/s, bench_decode decode.) */
 typedef struct { int8_t xi[64]; int32_t cv[16]; float dx[16]; } q4v_pair;   /* 192 bytes */
 
 __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi,f16c,fma")))
@@ -306,10 +258,6 @@ static int use_q4v(const qgemv_job *G) {
     return ds_cpu_has_avx512vnni && G->W->dtype == DS_Q4_0 && G->M == 1;
 }
 
-/* The bf16 path takes Q4_0 with one activation row. */
-static int use_q4bf(const qgemv_job *G) {
-    return !use_q4v(G) && ds_cpu_has_avx512bf16 && G->W->dtype == DS_Q4_0 && G->M == 1;
-}
 
 /* One weight row against one activation row (the N % 4 leftovers). */
 __attribute__((target("avx512f,avx512bw,f16c")))
@@ -358,21 +306,6 @@ void ds_cpu_quant_gemv_prep(const ds_linear_job *J, float *buf) {
     float *xq = buf, *c = xq + (size_t)M * sx;
     if (use_q4v(&G)) {   /* 192 bytes per pair of blocks: 24 floats per block of the 48 */
         q4v_prep(G.x, K, G.nb, (q4v_pair *)buf);
-        return;
-    }
-    if (use_q4bf(&G)) {   /* xb [nb*32] bf16 (the first nb*16 floats), then xs [nb] */
-        uint16_t *xb = (uint16_t *)buf;
-        float *xs = buf + sc;
-        for (int64_t b = 0; b < G.nb; b++) {
-            float sum = 0;
-            for (int p = 0; p < 32; p++) {
-                int64_t k = b * 32 + q4bf_element(p);
-                uint16_t h = k < K ? ds_f32_to_bf16(G.x[k]) : 0;
-                xb[b * 32 + p] = h;
-                sum += ds_bf16_to_f32(h);
-            }
-            xs[b] = -136.0f * sum;
-        }
         return;
     }
     for (int m = 0; m < M; m++) {
@@ -453,12 +386,6 @@ void ds_cpu_quant_gemv_rows(const ds_linear_job *J, const float *buf, int64_t j0
     int64_t j = j0;
     if (use_q4v(G)) {
         q4v_rows_m1(G, (const q4v_pair *)buf, j, (int)(j1 - j), G->y + j);
-        j = j1;
-    }
-    if (use_q4bf(G)) {
-        const uint16_t *xb = (const uint16_t *)buf;
-        const float *xs = buf + sc;
-        q4bf_rows_m1(G, xb, xs, j, (int)(j1 - j), G->y + j);
         j = j1;
     }
     for (; j + 4 <= j1; j += 4)
