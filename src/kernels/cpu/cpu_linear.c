@@ -258,7 +258,9 @@ static void gemm_task(void *ctx, int64_t b0, int64_t b1, int tid) {
  * WIDE_MAX_FLOATS), and each thread runs sgemm on whole TM x TN tiles of y. */
 #define WIDE_MIN_M 128
 #define WIDE_MAX_FLOATS ((size_t)16 << 20)   /* 64 MiB */
+#ifndef WIDE_TM
 #define WIDE_TM 512
+#endif
 
 typedef struct {
     const ds_tensor *W;
