@@ -136,7 +136,7 @@ static void test_command(void) {
     const char *dsocr = tu_build("dsocr");
     snprintf(cmd, sizeof cmd, "'%s' mkmodel -o '%s/model' --preset tiny --tokenizer-from '%s' 2>/dev/null", dsocr, dir, tok);
     CHECK_EQ_INT(system(cmd), 0);
-    snprintf(cmd, sizeof cmd, "'%s' bench -m '%s/model' --modes tiny,gundam --decode-tokens 4 --threads 2 "
+    snprintf(cmd, sizeof cmd, "'%s' bench -m '%s/model' --modes tiny,gundam --decode-tokens 9 --threads 2 "
              "--bw-mb 32 --sgemm-n 128 --ops --json '%s' > '%s/table.txt' 2>/dev/null",
              tu_build("dsocr"), dir, json, dir);
     CHECK_EQ_INT(system(cmd), 0);
@@ -178,7 +178,7 @@ static void test_command(void) {
     CHECK_POS(mach, "sgemm_gflops");
     CHECK_EQ_INT(num(mach, "sgemm_n"), 128);
     CHECK_POS(item(root, "model"), "checkpoint_bytes");
-    CHECK_EQ_INT(num(root, "decode_tokens"), 4);
+    CHECK_EQ_INT(num(root, "decode_tokens"), 9);
 
     /* one view per distinct side: 512 (tiny), 1024 (gundam global), 640 (gundam tiles) */
     const cJSON *views = item(root, "views");
@@ -218,11 +218,13 @@ static void test_command(void) {
         CHECK_POS(m, "vision_first_run_ms");
         CHECK(num(m, "vision_first_run_ms") >= num(m, "vision_ms"));
         CHECK(num(m, "prefill_first_run_ms") >= num(m, "prefill_ms"));
-        CHECK_NEAR(num(m, "decode_ratio_weight_pages_read"),
-                   num(m, "decode_gbs") / num(mach, "weight_pages_read_gbs"), 0, 1e-9);
+        /* 9 tokens: one chunk of 8 paired with a read of the probe buffer */
+        CHECK_EQ_INT(num(m, "decode_pairs"), 1);
+        CHECK_POS(m, "decode_paired_read_gbs");
+        CHECK_POS(m, "decode_ratio_paired_read");
         CHECK_NEAR(num(m, "decode_weight_bytes_per_token"), tiny_decode_weight_bytes(), 0, 0);
-        /* f32 K and V of 3 layers x 64 wide, at contexts prompt+1 .. prompt+4 */
-        CHECK_NEAR(num(m, "decode_kv_bytes_per_token"), 2.0 * 3 * 64 * 4 * (num(m, "prefill_tokens") + 2.5), 0, 1e-12);
+        /* f32 K and V of 3 layers x 64 wide, at contexts prompt+1 .. prompt+9 */
+        CHECK_NEAR(num(m, "decode_kv_bytes_per_token"), 2.0 * 3 * 64 * 4 * (num(m, "prefill_tokens") + 5), 0, 1e-12);
     }
     const cJSON *tiny = cJSON_GetArrayItem(modes, 0), *gundam = cJSON_GetArrayItem(modes, 1);
     CHECK_EQ_INT(num(tiny, "image_tokens"), 73);
