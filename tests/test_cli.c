@@ -160,7 +160,7 @@ int main(void) {
     /* --help teaches: every task and mode named with an example. */
     CHECK_EQ_INT(run("ocr --help"), 0);
     const char *words[] = {"markdown", "free", "figure", "describe", "locate", "tiny", "small", "base", "large", "gundam",
-                           "--max-crops", "--ngram-window", "--temperature", "-o, --output"};
+                           "--max-crops", "--ngram-window", "--temperature", "-o, --output", "HF_TOKEN", "DSOCR_CPU"};
     for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) CHECK_MSG(strstr(out_buf, words[i]), "%s", words[i]);
     return tu_done("test_cli");
 }

@@ -87,7 +87,7 @@ static const char *ocr_help =
     "                      estimated to need more than SIZE (e.g. 12G, 800M; default:\n"
     "                      the available memory; off = no check)\n"
     "  --offline           never download; use the Hugging Face cache only\n"
-    "  -v, --verbose       timings, tokens/s and memory on stderr\n"
+    "  -v, --verbose       timings, tokens/s, memory and the CPU kernels in use on stderr\n"
     "  -q, --quiet         no progress or summary on stderr\n"
     "\n"
     "A progress line (pages, tokens/s, ETA) is drawn on stderr when it is a terminal,\n"
@@ -95,7 +95,9 @@ static const char *ocr_help =
     "if any input or page failed. Errors are one line on stderr; a failed input leaves\n"
     "no files in its output folder. Ctrl-C stops at the next token: the current input's\n"
     "partial outputs are removed, finished inputs are kept, the summary says which (exit\n"
-    "status 130); a second Ctrl-C quits at once.\n";
+    "status 130); a second Ctrl-C quits at once.\n"
+    "Environment: HF_TOKEN (gated or private repos), HF_HOME / HF_HUB_CACHE (the cache),\n"
+    "DSOCR_CPU=avx2|generic (use simpler CPU kernels than this CPU supports).\n";
 
 static int parse_task(const char *s, dsocr_task *t) {
     static const char *names[] = {"markdown", "ocr", "free", "figure", "describe", "locate"};
