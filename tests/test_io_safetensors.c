@@ -181,6 +181,10 @@ static void test_corruption(void) {
     p = make_file("ovf.safetensors",
                   "{\"w\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,4]}}", zeros, 4);
     expect_fail(p, DSOCR_ERR_FORMAT, "tensor w", "overflow");
+    /* empty (a zero dim) but the other dims' product overflows the strides (found by fuzz_safetensors) */
+    p = make_file("ovf0.safetensors",
+                  "{\"w\":{\"dtype\":\"F16\",\"shape\":[0,11000000000,1000000000,2],\"data_offsets\":[0,0]}}", zeros, 0);
+    expect_fail(p, DSOCR_ERR_FORMAT, "tensor w", "overflow");
     p = make_file("dims.safetensors", "{\"w\":{\"dtype\":\"U8\",\"shape\":[1,1,1,1,1],\"data_offsets\":[0,1]}}", zeros, 1);
     expect_fail(p, DSOCR_ERR_UNSUPPORTED, "tensor w", "5 dimensions");
 

@@ -150,7 +150,9 @@ static dsocr_status parse_entry(ds_st_file *f, const cJSON *e, int i, st_span *s
                        f->path, name, ndim, DS_MAX_DIMS);
     t->ndim = ndim;
     size_t esize = ds_dtype_size(t->dtype);
-    uint64_t numel = 1, max_numel = (uint64_t)INT64_MAX / esize;
+    /* the product of the non-zero dims must fit too: the strides are products of them,
+     * even when a zero dim makes the tensor empty */
+    uint64_t numel = 1, nonzero = 1, max_numel = (uint64_t)INT64_MAX / esize;
     int d = 0;
     for (const cJSON *x = js->child; x; x = x->next, d++) {
         uint64_t dim;
@@ -158,8 +160,9 @@ static dsocr_status parse_entry(ds_st_file *f, const cJSON *e, int i, st_span *s
             return ds_fail(err, DSOCR_ERR_FORMAT, "%s: tensor %s: shape[%d] is not a non-negative integer",
                            f->path, name, d);
         t->shape[d] = (int64_t)dim;
-        if (dim != 0 && numel > max_numel / dim)
+        if (dim != 0 && nonzero > max_numel / dim)
             return ds_fail(err, DSOCR_ERR_FORMAT, "%s: tensor %s: element count overflows", f->path, name);
+        if (dim != 0) nonzero *= dim;
         numel *= dim;
     }
     ds_tensor_set_contiguous(t);
