@@ -187,23 +187,29 @@ static int make_dirs(const char *path) {
     return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-/* ---- machine limits: memory read bandwidth ---------------------------------------- */
+/* ---- machine limits: memory read bandwidth ----------------------------------------
+ * One plain reader serves three measurements: the 1 GiB buffer (the machine's read
+ * bandwidth), the probe read after every 8 decode tokens (run_mode), and the decoder's
+ * own weight pages. On these VMs the read bandwidth depends on the physical pages read
+ * and on the moment: a fresh 1 GiB buffer read at 48-51 GB/s in one run and at 32 in the
+ * next, once a 6.7 GB checkpoint sat in the page cache, and it moves within one run.
+ * Decode cannot be faster than a plain read of the very pages it streams. */
 
-typedef struct bw_job {
-    const uint64_t *p;
-    size_t n;        /* uint64 words */
-    uint64_t sum;    /* kept so the reads cannot be optimised away */
-} bw_job;
+typedef struct { const uint8_t *p; size_t n; } byte_range;
 
+static int have_avx2;
+
+/* Sum of n bytes read as 64-bit words (any alignment): four independent chains of
+ * 256-bit loads, 128 bytes per step; the sum keeps the reads from being optimised away. */
 __attribute__((target("avx2")))
-static uint64_t read_avx2(const uint64_t *p, size_t n) {
+static uint64_t read_avx2(const uint8_t *p, size_t n) {
     __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
     size_t i = 0;
-    for (; i + 16 <= n; i += 16) {   /* 128 bytes per step, four independent chains */
-        a0 = _mm256_add_epi64(a0, _mm256_load_si256((const __m256i *)(p + i)));
-        a1 = _mm256_add_epi64(a1, _mm256_load_si256((const __m256i *)(p + i + 4)));
-        a2 = _mm256_add_epi64(a2, _mm256_load_si256((const __m256i *)(p + i + 8)));
-        a3 = _mm256_add_epi64(a3, _mm256_load_si256((const __m256i *)(p + i + 12)));
+    for (; i + 128 <= n; i += 128) {
+        a0 = _mm256_add_epi64(a0, _mm256_loadu_si256((const __m256i *)(p + i)));
+        a1 = _mm256_add_epi64(a1, _mm256_loadu_si256((const __m256i *)(p + i + 32)));
+        a2 = _mm256_add_epi64(a2, _mm256_loadu_si256((const __m256i *)(p + i + 64)));
+        a3 = _mm256_add_epi64(a3, _mm256_loadu_si256((const __m256i *)(p + i + 96)));
     }
     a0 = _mm256_add_epi64(_mm256_add_epi64(a0, a1), _mm256_add_epi64(a2, a3));
     uint64_t lanes[4];
@@ -213,70 +219,17 @@ static uint64_t read_avx2(const uint64_t *p, size_t n) {
     return s;
 }
 
-static uint64_t read_scalar(const uint64_t *p, size_t n) {
-    uint64_t s[8] = {0};
+static uint64_t read_scalar(const uint8_t *p, size_t n) {
+    uint64_t s[8] = {0}, w;
     size_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++) s[j] += p[i + j];
+    for (; i + 64 <= n; i += 64)
+        for (int j = 0; j < 8; j++) {
+            memcpy(&w, p + i + 8 * j, 8);
+            s[j] += w;
+        }
     for (; i < n; i++) s[0] += p[i];
     return s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
 }
-
-static int have_avx2;
-
-static void *bw_thread(void *arg) {
-    bw_job *j = arg;
-    j->sum = have_avx2 ? read_avx2(j->p, j->n) : read_scalar(j->p, j->n);
-    return NULL;
-}
-
-/* Reads `bytes` with n_threads threads (each its own slice), best of `runs`, in GB/s;
- * *share = the CPU share the best run got.
- * The buffer is written first so that page faults are not timed. */
-static double measure_bandwidth(size_t bytes, int n_threads, int runs, double *share) {
-    have_avx2 = __builtin_cpu_supports("avx2");
-    bytes &= ~(size_t)4095;
-    uint64_t *buf = aligned_alloc(4096, bytes);
-    if (!buf) return 0;
-    memset(buf, 1, bytes);
-    if (n_threads > 64) n_threads = 64;
-    size_t words = bytes / 8, per = (words / (size_t)n_threads) & ~(size_t)15;
-    bw_job jobs[64];
-    pthread_t th[64];
-    double best = 0;
-    uint64_t sink = 0;
-    *share = 1;
-    for (int r = 0; r < runs; r++) {
-        double c0 = cpu_seconds(), t0 = ds_now_ms();
-        int started[64] = {0};
-        for (int t = 0; t < n_threads; t++) {
-            jobs[t] = (bw_job){buf + (size_t)t * per, t == n_threads - 1 ? words - (size_t)t * per : per, 0};
-            if (t > 0) started[t] = pthread_create(&th[t], NULL, bw_thread, &jobs[t]) == 0;
-            if (t > 0 && !started[t]) bw_thread(&jobs[t]);   /* no thread: read it here */
-        }
-        bw_thread(&jobs[0]);
-        for (int t = 1; t < n_threads; t++)
-            if (started[t]) pthread_join(th[t], NULL);
-        double ms = ds_now_ms() - t0;
-        for (int t = 0; t < n_threads; t++) sink += jobs[t].sum;
-        double gbs = (double)bytes / (ms * 1e6);
-        if (gbs > best) {
-            best = gbs;
-            *share = cpu_share(cpu_seconds() - c0, ms, n_threads);
-        }
-    }
-    free(buf);
-    if (sink == 42) fputc(' ', stderr);   /* uses the sums */
-    return best;
-}
-
-/* ---- the same read over the decoder's own weight pages ------------------------------
- * On these VMs the read bandwidth depends on the physical pages read (how the host backs
- * them): a fresh 1 GiB buffer read at 48-51 GB/s in one run and at 32 in the next, once a
- * 6.7 GB checkpoint sat in the page cache. Decode can go no faster than a plain read of
- * the very pages it streams, so the bench also reads every decoder Linear weight (the
- * checkpoint mapping, or the quantized arena) and reports decode against both. */
-typedef struct { const uint8_t *p; size_t n; } byte_range;
 
 typedef struct {
     const byte_range *r;
@@ -285,22 +238,6 @@ typedef struct {
     uint64_t sum;
 } range_job;
 
-__attribute__((target("avx2")))
-static uint64_t read_range_avx2(const uint8_t *p, size_t n) {
-    __m256i a0 = _mm256_setzero_si256(), a1 = a0;
-    size_t i = 0;
-    for (; i + 64 <= n; i += 64) {
-        a0 = _mm256_add_epi64(a0, _mm256_loadu_si256((const __m256i *)(p + i)));
-        a1 = _mm256_add_epi64(a1, _mm256_loadu_si256((const __m256i *)(p + i + 32)));
-    }
-    a0 = _mm256_add_epi64(a0, a1);
-    uint64_t lanes[4];
-    _mm256_storeu_si256((__m256i *)lanes, a0);
-    uint64_t s = lanes[0] + lanes[1] + lanes[2] + lanes[3];
-    for (; i < n; i++) s += p[i];
-    return s;
-}
-
 static void *range_thread(void *arg) {
     range_job *j = arg;
     size_t skip = j->skip, left = j->bytes;
@@ -308,8 +245,7 @@ static void *range_thread(void *arg) {
         if (skip >= j->r[i].n) { skip -= j->r[i].n; continue; }
         size_t take = j->r[i].n - skip < left ? j->r[i].n - skip : left;
         const uint8_t *p = j->r[i].p + skip;
-        if (have_avx2) j->sum += read_range_avx2(p, take);
-        else for (size_t k = 0; k < take; k++) j->sum += p[k];
+        j->sum += have_avx2 ? read_avx2(p, take) : read_scalar(p, take);
         left -= take;
         skip = 0;
     }
@@ -359,7 +295,7 @@ static double read_pages_once(const weight_pages *wp, int n_threads) {
     for (int t = 0; t < n_threads; t++) {
         jobs[t] = (range_job){wp->r, wp->n, (size_t)t * per, t == n_threads - 1 ? wp->total - (size_t)t * per : per, 0};
         if (t > 0) started[t] = pthread_create(&th[t], NULL, range_thread, &jobs[t]) == 0;
-        if (t > 0 && !started[t]) range_thread(&jobs[t]);
+        if (t > 0 && !started[t]) range_thread(&jobs[t]);   /* no thread: read it here */
     }
     range_thread(&jobs[0]);
     for (int t = 1; t < n_threads; t++)
@@ -367,6 +303,30 @@ static double read_pages_once(const weight_pages *wp, int n_threads) {
     double gbs = (double)wp->total / ((ds_now_ms() - t0) * 1e6);
     for (int t = 0; t < n_threads; t++) sink += jobs[t].sum;   /* keeps the reads */
     return gbs;
+}
+
+/* Reads a fresh `bytes` buffer with n_threads threads (each its own slice), best of
+ * `runs`, in GB/s; *share = the CPU share the best run got. The buffer is written first
+ * so that page faults are not timed. */
+static double measure_bandwidth(size_t bytes, int n_threads, int runs, double *share) {
+    bytes &= ~(size_t)4095;
+    uint8_t *buf = aligned_alloc(4096, bytes);
+    if (!buf) return 0;
+    memset(buf, 1, bytes);
+    byte_range all = {buf, bytes};
+    const weight_pages one = {&all, 1, bytes};
+    double best = 0;
+    *share = 1;
+    for (int r = 0; r < runs; r++) {
+        double c0 = cpu_seconds(), t0 = ds_now_ms();
+        double gbs = read_pages_once(&one, n_threads);
+        if (gbs > best) {
+            best = gbs;
+            *share = cpu_share(cpu_seconds() - c0, ds_now_ms() - t0, n_threads);
+        }
+    }
+    free(buf);
+    return best;
 }
 
 /* ---- machine limits: sgemm ------------------------------------------------------ */
