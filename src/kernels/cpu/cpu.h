@@ -28,6 +28,14 @@ void ds_cpu_dequant_row(const ds_tensor *W, int64_t row, int64_t n, float *dst);
  * prep lays x out for the row kernel in that thread's scratch, rows computes y rows
  * [r0, r1) (relative to n0). Each output row is the same for any split into ranges. */
 #define DS_GEMV_MAX_M 16
+/* Software prefetch of the multi-row GEMV kernels (bf16 and quantized): the same columns
+ * GEMV_PF_GROUPS groups of rows ahead, with this hint; compile-time knobs for A/B runs. */
+#ifndef GEMV_PF_GROUPS
+#define GEMV_PF_GROUPS 1
+#endif
+#ifndef GEMV_PF_HINT
+#define GEMV_PF_HINT _MM_HINT_T0
+#endif
 int ds_cpu_gemv_ok(const ds_linear_job *J);
 void ds_cpu_linear_batch(ds_backend *be, int n, const ds_linear_job *jobs);
 #if defined(__x86_64__)

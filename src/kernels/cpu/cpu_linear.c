@@ -69,12 +69,6 @@ typedef struct {
 } gemv_job;
 
 #define GEMV_ROWS 4   /* weight rows per inner step: 4·MB accumulators in flight */
-#ifndef GEMV_PF_GROUPS
-#define GEMV_PF_GROUPS 1
-#endif
-#ifndef GEMV_PF_HINT
-#define GEMV_PF_HINT _MM_HINT_T0
-#endif
 
 /* y[m][j..j+4) for m in [m0, m0+MB), MB = 2..4, over the vector part of K. Written
  * with macros so that all 4·MB accumulators stay in registers (loops over arrays of
@@ -227,6 +221,12 @@ typedef struct {
     int64_t n0, N, nb;     /* nb weight rows per block */
 } gemm_job;
 
+/* y[m][j] += b[b0 + j] over a rows x cols block of y with row stride ldy. */
+static void add_bias_block(float *y, int64_t ldy, int rows, int64_t cols, const ds_tensor *b, int64_t b0) {
+    for (int m = 0; m < rows; m++)
+        for (int64_t j = 0; j < cols; j++) y[(size_t)m * ldy + j] += ds_tensor_get_f32(b, b0 + j);
+}
+
 /* items = blocks of nb weight rows */
 static void gemm_task(void *ctx, int64_t b0, int64_t b1, int tid) {
     gemm_job *G = ctx;
@@ -244,9 +244,7 @@ static void gemm_task(void *ctx, int64_t b0, int64_t b1, int tid) {
             ldw = G->K;
         }
         ds_cpu_sgemm(1, G->M, (int)jn, G->K, 1.0f, G->x, G->K, wf, (int)ldw, 0.0f, G->y + j0, (int)G->N);
-        if (G->b)
-            for (int m = 0; m < G->M; m++)
-                for (int64_t j = 0; j < jn; j++) G->y[(size_t)m * G->N + j0 + j] += ds_tensor_get_f32(G->b, G->n0 + j0 + j);
+        if (G->b) add_bias_block(G->y + j0, G->N, G->M, jn, G->b, G->n0 + j0);
     }
 }
 
@@ -294,9 +292,7 @@ static void tile_task(void *ctx, int64_t t0, int64_t t1, int tid) {
         float *yt = T->y + (size_t)m0 * T->N + T->c0 + c;
         ds_cpu_sgemm(1, mn, cn, T->K, 1.0f, T->x + (size_t)m0 * T->K, T->K, T->wf + (size_t)c * T->ldw,
                      (int)T->ldw, 0.0f, yt, (int)T->N);
-        if (T->b)
-            for (int m = 0; m < mn; m++)
-                for (int j = 0; j < cn; j++) yt[(size_t)m * T->N + j] += ds_tensor_get_f32(T->b, T->n0 + T->c0 + c + j);
+        if (T->b) add_bias_block(yt, T->N, mn, cn, T->b, T->n0 + T->c0 + c);
     }
 }
 

@@ -13,12 +13,6 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-#ifndef GEMV_PF_GROUPS
-#define GEMV_PF_GROUPS 1
-#endif
-#ifndef GEMV_PF_HINT
-#define GEMV_PF_HINT _MM_HINT_T0
-#endif
 #define Q8_BYTES 34   /* f16 scale + 32 int8 */
 #define Q4_BYTES 18   /* f16 scale + 16 bytes of nibbles */
 
