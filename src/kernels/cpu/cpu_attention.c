@@ -164,6 +164,14 @@ static float bias_and_max(float *s, int n, const float *bh, const float *bw, int
     return mx;
 }
 
+/* Keys query row i sees: all Lk, or with the causal mask those at positions
+ * <= q_pos0 + i (clamped to 0..Lk). */
+static int keys_visible(const ds_attn_args *a, int i) {
+    if (!a->causal) return a->Lk;
+    int64_t last = (int64_t)a->q_pos0 + i;
+    return last + 1 < a->Lk ? (int)(last + 1 < 0 ? 0 : last + 1) : a->Lk;
+}
+
 /* items = (batch, head, query block) */
 static void attn_task(void *ctx, int64_t t0, int64_t t1, int tid) {
     attn_job *J = ctx;
@@ -187,12 +195,7 @@ static void attn_task(void *ctx, int64_t t0, int64_t t1, int tid) {
             rh = a->rel_h + row0 * a->kh;
             rw = a->rel_w + row0 * a->kw;
         }
-        /* keys visible to the last query row of the block */
-        int n_keys = a->Lk;
-        if (a->causal) {
-            int64_t last = (int64_t)a->q_pos0 + i0 + qn - 1;
-            n_keys = last + 1 < a->Lk ? (int)(last + 1 < 0 ? 0 : last + 1) : a->Lk;
-        }
+        int n_keys = keys_visible(a, i0 + qn - 1);   /* to the block's last query row */
         for (int i = 0; i < qn; i++) row_max[i] = -INFINITY, row_sum[i] = 0.0f;
         for (size_t e = 0; e < (size_t)qn * hd; e++) O[e] = 0.0f;
         for (int j0 = 0; j0 < n_keys; j0 += KB) {
@@ -297,8 +300,7 @@ static void attn_decode_head_avx512(const float *q, const float *k, const float 
 static void attn_decode_task(void *ctx, int64_t t0, int64_t t1, int tid) {
     attn_job *J = ctx;
     const ds_attn_args *a = J->a;
-    int n = a->Lk;
-    if (a->causal) n = a->q_pos0 + 1 < a->Lk ? (a->q_pos0 + 1 < 0 ? 0 : a->q_pos0 + 1) : a->Lk;
+    const int n = keys_visible(a, 0);
     float *s = ds_scratch(J->be, tid);
     for (int64_t t = t0; t < t1; t++) {
         int h = (int)(t % a->n_heads);
