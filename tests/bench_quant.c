@@ -168,7 +168,10 @@ int main(int argc, char **argv) {
     if (ds_config_load(path, &cfg, &err) || ds_ckpt_open(dir, &ck, &err)) die(&err);
 
     if (load) {   /* the load path alone */
-        ds_dtype t = !strcmp(load, "q4") ? DS_Q4_0 : DS_Q8_0;
+        ds_backend *lbe = NULL;   /* the layout it would pick (x4 on AVX512-VNNI) */
+        if (ds_backend_cpu_new(1, &lbe, &err)) die(&err);
+        ds_dtype t = ds_backend_quant_dtype(lbe, !strcmp(load, "q4") ? DS_Q4_0 : DS_Q8_0);
+        ds_backend_free(lbe);
         ds_decoder_weights w;
         ds_binder *b = ds_binder_new(ck);
         ds_decoder_bind(b, &cfg, &w);
@@ -200,9 +203,9 @@ int main(int argc, char **argv) {
         if (ds_binder_finish(b, &err)) die(&err);
     }
     for (int i = 0; i < 2; i++) {
-        ds_quant_plan plan = ds_quant_plan_for(i ? DS_Q4_0 : DS_Q8_0, 0);
+        ds_quant_plan plan = ds_quant_plan_for(ds_backend_quant_dtype(be, i ? DS_Q4_0 : DS_Q8_0), 0);
         if (ds_decoder_quantize(&w[i + 1], &plan, threads, &q[i], &err)) die(&err);
-        printf("quantized %s: %lld tensors, %.2f G params, %.0f MiB -> %.0f MiB in %.0f ms\n", names[i + 1],
+        printf("quantized %s (%s): %lld tensors, %.2f G params, %.0f MiB -> %.0f MiB in %.0f ms\n", names[i + 1], ds_dtype_name(plan.linear),
                (long long)q[i].n_tensors, q[i].n_params / 1e9, q[i].source_bytes / 1048576.0, q[i].bytes / 1048576.0, q[i].ms);
     }
     const int V = cfg.lm.vocab_size, T = 64;

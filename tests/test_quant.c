@@ -133,6 +133,52 @@ static void tensor_checks(ds_dtype t) {
     free(d); free(a); free(b);
 }
 
+/* Q4_0X4: the same values as Q4_0 (quantized from the same source) through every
+ * accessor; the same bytes for 1 and 2 threads; rows that are not whole groups of four
+ * fall back to Q4_0. */
+static void x4_checks(ds_dtype t) {
+    const ds_dtype base = ds_quant_base(t);
+    const int N = 36, K = 100;
+    ds_tensor src = {.dtype = DS_BF16, .ndim = 2, .shape = {N, K}};
+    ds_tensor_set_contiguous(&src);
+    uint16_t *d = malloc((size_t)N * K * 2);
+    for (int i = 0; i < N * K; i++) d[i] = ds_f32_to_bf16((float)tu_rand_normal(&rng));
+    src.data = d;
+    size_t bytes = (size_t)N * ds_quant_row_bytes(t, K);
+    CHECK_EQ_INT(bytes, (size_t)N * ds_quant_row_bytes(base, K));
+    void *a = malloc(bytes), *b = malloc(bytes), *c = malloc(bytes);
+    ds_pool *p2 = NULL;
+    dsocr_error err;
+    CHECK(ds_pool_new(2, &p2, &err) == DSOCR_OK);
+    ds_tensor qx, qx2, qb;
+    ds_quantize_tensor(NULL, &src, t, a, &qx);
+    ds_quantize_tensor(p2, &src, t, b, &qx2);
+    ds_quantize_tensor(NULL, &src, base, c, &qb);
+    CHECK_EQ_INT(qx.dtype, t);
+    CHECK(!memcmp(a, b, bytes));
+    float rx[100], rb[100];
+    int bad = 0;
+    for (int r = 0; r < N; r++) {
+        ds_dequantize_w_row(&qx, r, K, rx);
+        ds_dequantize_w_row(&qb, r, K, rb);
+        for (int k = 0; k < K; k++) {
+            bad += rx[k] != rb[k];
+            bad += ds_tensor_get_f32(&qx, r * qx.stride[0] + k) != rb[k];
+        }
+    }
+    CHECK_MSG(bad == 0, "%s: %d values differ from %s", ds_dtype_name(t), bad, ds_dtype_name(base));
+    /* a spot check of the layout itself: row 5 (group 1, r = 1), block 2, element 21 */
+    const uint8_t *u = ds_x4_units(&qx, 1) + 64 * 2;
+    float dd = ds_f16_to_f32(ds_x4_scales(&qx, 1)[4 * 2 + 1]);
+    int q = (u[4 * (4 * 1 + 1) + 1] >> 4) - 8;   /* dword 4 * (5 / 4) + 1, byte 5 % 4 */
+    CHECK(dd * (float)q == ds_tensor_get_f32(&qb, 5 * qb.stride[0] + 2 * 32 + 21));
+    src.shape[0] = 35;   /* not whole groups: the twin */
+    ds_quantize_tensor(NULL, &src, t, b, &qx2);
+    CHECK_EQ_INT(qx2.dtype, base);
+    ds_pool_free(p2);
+    free(d); free(a); free(b); free(c);
+}
+
 /* ---- linear ------------------------------------------------------------------------- */
 
 typedef struct { ds_tensor W; void *data; float *deq; } qweight;   /* deq [N, K] */
@@ -147,14 +193,19 @@ static qweight make_qweight(ds_dtype t, int N, int K) {
     q.data = malloc((size_t)N * ds_quant_row_bytes(t, K));
     ds_quantize_tensor(NULL, &src, t, q.data, &q.W);
     q.deq = malloc((size_t)N * K * sizeof *q.deq);
-    for (int n = 0; n < N; n++) ds_dequantize_row(t, (const char *)q.data + (size_t)n * ds_quant_row_bytes(t, K), K, q.deq + (size_t)n * K);
+    for (int n = 0; n < N; n++) ds_dequantize_w_row(&q.W, n, K, q.deq + (size_t)n * K);
     free(w);
     return q;
 }
 
 /* How the kernel under test reads x: exactly, or rounded to int8 per 32-element block
- * with the scale max|x_b| / 127 (the AVX512-VNNI Q4_0 GEMV of one row, cpu_quant.c). */
+ * with the scale max|x_b| / 127 (the AVX512-VNNI GEMV of the x4 layouts, cpu_quant.c). */
 enum { X_EXACT, X_INT8 };
+
+/* The x4 GEMV runs for fewer than 16 x rows on AVX512-VNNI, from a whole group. */
+static int x_mode(ds_backend *be, ds_dtype t, int M, int n0) {
+    return ds_dtype_is_x4(t) && M < 16 && n0 % 4 == 0 && strstr(ds_backend_name(be), "avx512-vnni") ? X_INT8 : X_EXACT;
+}
 
 static void x_as_kernel_reads(const float *x, int K, int mode, double *xr) {
     for (int b = 0; b * 32 < K; b++) {
@@ -198,8 +249,7 @@ static void linear_case(ds_backend *const *bes, int n_be, ds_dtype t, int M, int
     ds_tensor bias = {.dtype = DS_F32, .ndim = 1, .shape = {N}, .stride = {1}, .data = bias_data};
     const ds_tensor *b = use_bias && N <= 64 ? &bias : NULL;
     for (int i = 0; i < n_be; i++) {
-        /* the AVX512-VNNI Q4_0 GEMV of one activation row reads x as int8 */
-        int mode = t == DS_Q4_0 && M == 1 && strstr(ds_backend_name(bes[i]), "avx512-vnni") ? X_INT8 : X_EXACT;
+        int mode = x_mode(bes[i], q.W.dtype, M, 0);
         for (int j = 0; j < M * N; j++) y[j] = NAN;
         ds_op_linear(bes[i], y, x, M, K, &q.W, b);
         int bad = linear_off(y, x, &q, b, M, K, 0, N, mode);
@@ -209,7 +259,7 @@ static void linear_case(ds_backend *const *bes, int n_be, ds_dtype t, int M, int
         int n0 = N / 3, n1 = N - N / 4;
         if (n1 > n0) {
             ds_op_linear_rows(bes[i], y, x, M, K, &q.W, b, n0, n1);
-            bad = linear_off(y, x, &q, b, M, K, n0, n1, mode);
+            bad = linear_off(y, x, &q, b, M, K, n0, n1, x_mode(bes[i], q.W.dtype, M, n0));
             CHECK_MSG(bad == 0, "%s linear_rows %s M=%d K=%d rows %d..%d: %d outputs off",
                       ds_backend_name(bes[i]), ds_dtype_name(t), M, K, n0, n1, bad);
         }
@@ -223,6 +273,7 @@ int main(void) {
     roundtrip_checks(DS_Q4_0);
     tensor_checks(DS_Q8_0);
     tensor_checks(DS_Q4_0);
+    x4_checks(DS_Q4_0X4);
 
     dsocr_error err;
     ds_backend *bes[3] = {0};
@@ -230,12 +281,12 @@ int main(void) {
     CHECK(ds_backend_cpu_new(2, &bes[1], &err) == DSOCR_OK);
     CHECK(ds_backend_cpu_new(1, &bes[2], &err) == DSOCR_OK);
     if (!bes[0] || !bes[1] || !bes[2]) return tu_done("test_quant");
-    const ds_dtype types[2] = {DS_Q8_0, DS_Q4_0};
-    /* M < 16: the fused GEMV (all 4 row-group sizes, N % 4 leftovers, K % 32 != 0);
-     * M >= 16: dequantized panels + sgemm */
+    const ds_dtype types[3] = {DS_Q8_0, DS_Q4_0, DS_Q4_0X4};
+    /* M < 16: the fused GEMV (all 4 row-group sizes, N % 4 leftovers, K % 32 != 0;
+     * for Q4_0X4, N % 4 != 0 quantizes to Q4_0); M >= 16: dequantized panels + sgemm */
     const int Ms[] = {1, 2, 3, 4, 5, 7, 15, 16, 33};
-    const int shapes[][2] = {{64, 13}, {48, 8}, {100, 9}, {1280, 67}, {896, 64}, {32, 1}};
-    for (int ti = 0; ti < 2; ti++)
+    const int shapes[][2] = {{64, 13}, {48, 8}, {100, 12}, {1280, 67}, {896, 64}, {32, 1}};
+    for (int ti = 0; ti < 3; ti++)
         for (size_t mi = 0; mi < sizeof Ms / sizeof Ms[0]; mi++)
             for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
                 linear_case(bes, 3, types[ti], Ms[mi], shapes[si][0], shapes[si][1], (int)(mi + si) % 2);
@@ -243,6 +294,9 @@ int main(void) {
     linear_case(bes, 3, DS_Q8_0, 1, 6848, 40, 0);
     linear_case(bes, 3, DS_Q4_0, 1, 6848, 40, 1);
     linear_case(bes, 3, DS_Q4_0, 2, 256, 1000, 0);
+    linear_case(bes, 3, DS_Q4_0X4, 1, 6848, 40, 1);   /* more than one chunk of scales */
+    linear_case(bes, 3, DS_Q4_0X4, 3, 4100, 8, 1);    /* a partial last chunk and block */
+    linear_case(bes, 3, DS_Q4_0X4, 2, 256, 1000, 0);
     for (int i = 0; i < 3; i++) ds_backend_free(bes[i]);
     return tu_done("test_quant");
 }

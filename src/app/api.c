@@ -95,12 +95,14 @@ dsocr_status dsocr_model_load(const char *model_path, const dsocr_load_params *p
         snprintf(what, sizeof what, "loading %s", m->dir);
         if ((s = ds_mem_check(&est, m->max_memory, 0, what, "free memory or raise --max-memory", err))) goto fail;
     }
-    if (lp.quant != DSOCR_QUANT_NONE) {
-        if (lp.quant != DSOCR_QUANT_Q8 && lp.quant != DSOCR_QUANT_Q4) {
-            s = ds_fail(err, DSOCR_ERR_INVALID_ARG, "load params: quant %d is not one of none (0), q8 (1), q4 (2)", lp.quant);
-            goto fail;
-        }
-        ds_quant_plan plan = ds_quant_plan_for(lp.quant == DSOCR_QUANT_Q8 ? DS_Q8_0 : DS_Q4_0, 1);
+    if (lp.quant != DSOCR_QUANT_NONE && lp.quant != DSOCR_QUANT_Q8 && lp.quant != DSOCR_QUANT_Q4) {
+        s = ds_fail(err, DSOCR_ERR_INVALID_ARG, "load params: quant %d is not one of none (0), q8 (1), q4 (2)", lp.quant);
+        goto fail;
+    }
+    if ((s = ds_backend_cpu_new(lp.n_threads, &m->be, err))) goto fail;
+    if (lp.quant != DSOCR_QUANT_NONE) {   /* in the layout the backend's kernels read fastest */
+        ds_dtype t = ds_backend_quant_dtype(m->be, lp.quant == DSOCR_QUANT_Q8 ? DS_Q8_0 : DS_Q4_0);
+        ds_quant_plan plan = ds_quant_plan_for(t, 1);
         if ((s = ds_decoder_quantize(&m->w.lm, &plan, lp.n_threads, &m->quant, err))) goto fail;
     }
     if ((s = ds_tokenizer_load(m->dir, &m->tok, err))) goto fail;
@@ -109,7 +111,6 @@ dsocr_status dsocr_model_load(const char *model_path, const dsocr_load_params *p
                     m->dir, (int)ds_tokenizer_vocab_size(m->tok), m->cfg.lm.vocab_size);
         goto fail;
     }
-    if ((s = ds_backend_cpu_new(lp.n_threads, &m->be, err))) goto fail;
     if ((s = ds_vision_new(m->be, &m->cfg, &m->w.vision, NULL, &m->vision, err))) goto fail;
     *out = m;
     return DSOCR_OK;

@@ -99,6 +99,23 @@ void ds_dequantize_row(ds_dtype t, const void *src, int64_t k, float *dst) {
     }
 }
 
+float ds_x4_get(const ds_tensor *W, int64_t row, int64_t col) {
+    const int64_t g = row / 4, b = col / DS_QBLOCK;
+    const int r = (int)(row % 4), i = (int)(col % DS_QBLOCK);
+    const uint8_t *u = ds_x4_units(W, g) + 64 * (size_t)b;
+    float d = ds_f16_to_f32(ds_x4_scales(W, g)[4 * b + r]);
+    int q = (i < 16 ? u[ds_x4_byte(r, i)] & 15 : u[ds_x4_byte(r, i - 16)] >> 4) - 8;
+    return d * (float)q;
+}
+
+void ds_dequantize_w_row(const ds_tensor *W, int64_t row, int64_t k, float *dst) {
+    if (!ds_dtype_is_x4(W->dtype)) {
+        ds_dequantize_row(W->dtype, (const uint8_t *)W->data + ds_dtype_bytes(W->dtype, row * W->stride[0]), k, dst);
+        return;
+    }
+    for (int64_t i = 0; i < k; i++) dst[i] = ds_x4_get(W, row, i);   /* reference speed: tests and odd paths */
+}
+
 typedef struct {
     const ds_tensor *src;
     ds_dtype t;
@@ -106,19 +123,45 @@ typedef struct {
     size_t row_bytes;
 } quant_job;
 
+static const void *src_row(const ds_tensor *s, int64_t r) {
+    return (const char *)s->data + (size_t)(r * s->stride[0]) * ds_dtype_size(s->dtype);
+}
+
 static void quant_task(void *ctx, int64_t r0, int64_t r1, int tid) {
     (void)tid;
     quant_job *J = ctx;
     const ds_tensor *s = J->src;
-    size_t es = ds_dtype_size(s->dtype);
     for (int64_t r = r0; r < r1; r++)
-        ds_quantize_row(J->t, (const char *)s->data + (size_t)(r * s->stride[0]) * es, s->dtype, s->shape[1],
-                        J->dst + (size_t)r * J->row_bytes);
+        ds_quantize_row(J->t, src_row(s, r), s->dtype, s->shape[1], J->dst + (size_t)r * J->row_bytes);
+}
+
+/* Q4_0X4: items are groups of 4 rows; each block of each row is quantized as Q4_0's,
+ * then its scale and nibble bytes are scattered into place. */
+static void quant_x4_task(void *ctx, int64_t g0, int64_t g1, int tid) {
+    (void)tid;
+    quant_job *J = ctx;
+    const ds_tensor *s = J->src;
+    const int64_t K = s->shape[1], nb = ds_quant_blocks(K), G = s->shape[0] / 4;
+    uint16_t *scales = (uint16_t *)(J->dst + 64 * (size_t)(G * nb));
+    for (int64_t g = g0; g < g1; g++)
+        for (int64_t b = 0; b < nb; b++) {
+            uint8_t *u = J->dst + 64 * (size_t)(g * nb + b);
+            for (int r = 0; r < 4; r++) {
+                float x[DS_QBLOCK];
+                uint8_t blk[2 + DS_QBLOCK / 2];
+                load_block(src_row(s, 4 * g + r), s->dtype, b * DS_QBLOCK, K, x);
+                quantize_block_q4(x, blk);
+                scales[4 * (g * nb + b) + r] = (uint16_t)(blk[0] | blk[1] << 8);
+                for (int j = 0; j < 16; j++) u[ds_x4_byte(r, j)] = blk[2 + j];
+            }
+        }
 }
 
 void ds_quantize_tensor(ds_pool *pool, const ds_tensor *src, ds_dtype t, void *dst_data, ds_tensor *dst) {
+    if (!ds_quant_fits(t, src->shape[0])) t = ds_quant_base(t);
     quant_job J = {src, t, dst_data, ds_quant_row_bytes(t, src->shape[1])};
-    ds_pool_for(pool, src->shape[0], 16, quant_task, &J);
+    if (ds_dtype_is_x4(t)) ds_pool_for(pool, src->shape[0] / 4, 4, quant_x4_task, &J);
+    else ds_pool_for(pool, src->shape[0], 16, quant_task, &J);
     memset(dst, 0, sizeof *dst);
     dst->name = src->name;
     dst->dtype = t;

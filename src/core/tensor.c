@@ -1,5 +1,7 @@
 #include "core/tensor.h"
 
+#include "core/quant.h"
+
 #include <stdio.h>
 
 size_t ds_dtype_size(ds_dtype t) {
@@ -15,13 +17,13 @@ size_t ds_dtype_size(ds_dtype t) {
 size_t ds_dtype_bytes(ds_dtype t, int64_t n) {
     switch (t) {
     case DS_Q8_0: return (size_t)(n / DS_QBLOCK) * (2 + DS_QBLOCK);
-    case DS_Q4_0: return (size_t)(n / DS_QBLOCK) * (2 + DS_QBLOCK / 2);
+    case DS_Q4_0: case DS_Q4_0X4: return (size_t)(n / DS_QBLOCK) * (2 + DS_QBLOCK / 2);
     default: return (size_t)n * ds_dtype_size(t);
     }
 }
 
 const char *ds_dtype_name(ds_dtype t) {
-    static const char *names[DS_DTYPE_COUNT] = {"F32", "BF16", "F16", "I64", "I32", "U8", "Q8_0", "Q4_0"};
+    static const char *names[DS_DTYPE_COUNT] = {"F32", "BF16", "F16", "I64", "I32", "U8", "Q8_0", "Q4_0", "Q4_0x4"};
     return (unsigned)t < DS_DTYPE_COUNT ? names[t] : "?";
 }
 
@@ -86,6 +88,8 @@ float ds_tensor_get_f32(const ds_tensor *t, int64_t i) {
         int nib = j < DS_QBLOCK / 2 ? blk[2 + j] & 15 : blk[2 + j - DS_QBLOCK / 2] >> 4;
         return d * (float)(nib - 8);
     }
+    case DS_Q4_0X4:   /* element i of the [N, stride[0]] matrix */
+        return ds_x4_get(t, i / t->stride[0], i % t->stride[0]);
     default: return 0.0f;
     }
 }

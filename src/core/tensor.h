@@ -21,9 +21,12 @@ typedef enum ds_dtype {
      * (the last one zero-padded), so stride[0] = that count * 32 elements.
      *   Q8_0 block, 34 bytes: f16 scale d, int8 q[32];         w[i] = d * q[i]
      *   Q4_0 block, 18 bytes: f16 scale d, uint8 q[16] nibbles; byte j holds element j
-     *        (low nibble) and element j + 16 (high nibble);    w[i] = d * (nibble - 8) */
+     *        (low nibble) and element j + 16 (high nibble);    w[i] = d * (nibble - 8)
+     *   Q4_0X4: Q4_0's blocks with the rows interleaved in fours, for the int8
+     *        dot-product GEMV (N a multiple of 4; layout in core/quant.h). */
     DS_Q8_0,
     DS_Q4_0,
+    DS_Q4_0X4,
     DS_DTYPE_COUNT
 } ds_dtype;
 
@@ -38,7 +41,10 @@ typedef struct ds_tensor {
 
 size_t ds_dtype_size(ds_dtype t);   /* bytes per element; 0 for block-quantized dtypes */
 #define DS_QBLOCK 32                 /* elements per quantization block */
-static inline int ds_dtype_is_quant(ds_dtype t) { return t == DS_Q8_0 || t == DS_Q4_0; }
+static inline int ds_dtype_is_quant(ds_dtype t) { return t == DS_Q8_0 || t == DS_Q4_0 || t == DS_Q4_0X4; }
+static inline int ds_dtype_is_x4(ds_dtype t) { return t == DS_Q4_0X4; }
+/* The block format of a quantized dtype: Q8_0 or Q4_0 (Q4_0X4 is Q4_0 interleaved). */
+static inline ds_dtype ds_quant_base(ds_dtype t) { return t == DS_Q4_0X4 ? DS_Q4_0 : t; }
 /* Bytes of n elements (quantized: n a multiple of DS_QBLOCK, whole blocks). */
 size_t ds_dtype_bytes(ds_dtype t, int64_t n);
 const char *ds_dtype_name(ds_dtype t);

@@ -25,6 +25,7 @@ void ds_kernels_ref(ds_kernels *k) {
     k->attention = ds_ref_attention;
     k->relpos = ds_ref_relpos;
     k->rope = ds_ref_rope;
+    k->quant_x4 = 0;
 }
 
 static dsocr_status backend_new(int n_threads, int fast, ds_backend **out, dsocr_error *err) {
@@ -58,6 +59,10 @@ dsocr_status ds_backend_cpu_new(int n_threads, ds_backend **out, dsocr_error *er
 
 dsocr_status ds_backend_ref_new(int n_threads, ds_backend **out, dsocr_error *err) {
     return backend_new(n_threads, 0, out, err);
+}
+
+ds_dtype ds_backend_quant_dtype(const ds_backend *be, ds_dtype t) {
+    return be->k.quant_x4 && t == DS_Q4_0 ? DS_Q4_0X4 : t;
 }
 
 float *ds_backend_work(ds_backend *be, int slot, size_t n) {

@@ -35,6 +35,7 @@ typedef struct ds_kernels {
                    int qh, int qw, int kh, int kw, const float *Rh, const float *Rw);
     void (*rope)(ds_backend *be, float *x, int x_stride, int L, int n_heads, int head_dim,
                  int pos0, const float *inv_freq);
+    int quant_x4;   /* the linear reads Q4_0X4 faster than Q4_0 (core/quant.h) */
 } ds_kernels;
 
 /* Shared work buffers, one per use so that nested ops never share one: conv2d's
@@ -73,7 +74,8 @@ const char *ds_kernels_cpu(ds_kernels *k);
 
 /* Row `row` of a weight whose outer dim has stride W->stride[0] (elements) and whose
  * inner n elements are contiguous, as f32 into dst[n]. Quantized weights: the row's
- * first block (stride[0] is a whole number of blocks). */
+ * first block (stride[0] is a whole number of blocks); not for Q4_0X4, whose rows are
+ * interleaved (core/quant.h). */
 static inline const void *ds_w_row_ptr(const ds_tensor *W, int64_t row) {
     return (const char *)W->data + ds_dtype_bytes(W->dtype, row * W->stride[0]);
 }
@@ -83,7 +85,7 @@ static inline void ds_w_row_f32(const ds_tensor *W, int64_t row, int64_t n, floa
     case DS_BF16: { const uint16_t *s = src; for (int64_t i = 0; i < n; i++) dst[i] = ds_bf16_to_f32(s[i]); break; }
     case DS_F16: { const uint16_t *s = src; for (int64_t i = 0; i < n; i++) dst[i] = ds_f16_to_f32(s[i]); break; }
     case DS_F32: memcpy(dst, src, (size_t)n * sizeof(float)); break;
-    case DS_Q8_0: case DS_Q4_0: ds_dequantize_row(W->dtype, src, n, dst); break;
+    case DS_Q8_0: case DS_Q4_0: case DS_Q4_0X4: ds_dequantize_w_row(W, row, n, dst); break;
     default: for (int64_t i = 0; i < n; i++) dst[i] = 0.0f; break;
     }
 }

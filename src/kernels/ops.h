@@ -34,6 +34,9 @@ dsocr_status ds_backend_ref_new(int n_threads, ds_backend **out, dsocr_error *er
 void ds_backend_free(ds_backend *be);
 int ds_backend_threads(const ds_backend *be);
 const char *ds_backend_name(const ds_backend *be);   /* e.g. "cpu (avx512-vnni, 2 threads)" */
+/* The layout of weights quantized to t (Q8_0 / Q4_0) that this backend's linear runs
+ * fastest: t, or for Q4_0 on AVX512-VNNI Q4_0X4 (rows interleaved in fours, core/quant.h). */
+ds_dtype ds_backend_quant_dtype(const ds_backend *be, ds_dtype t);
 
 /* Activation buffers. Allocate once per model/request and reuse: first touch of
  * fresh pages is slow on these machines. Returns NULL on failure. 64-byte aligned. */

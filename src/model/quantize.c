@@ -25,6 +25,7 @@ typedef struct {
 
 static int add_item(item_list *L, ds_tensor *t, ds_dtype to) {
     if (!t->data || !ds_dtype_is_quant(to) || ds_dtype_is_quant(t->dtype)) return 1;   /* absent or kept */
+    if (!ds_quant_fits(to, t->shape[0])) to = ds_quant_base(to);   /* x4 needs whole groups of rows */
     if (L->n == L->cap) {
         int cap = L->cap ? L->cap * 2 : 256;
         quant_item *p = realloc(L->items, (size_t)cap * sizeof *p);

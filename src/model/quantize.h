@@ -18,8 +18,8 @@
 #include "model/decoder.h"
 
 typedef struct ds_quant_plan {
-    ds_dtype linear;        /* DS_Q8_0 or DS_Q4_0: every decoder Linear but lm_head */
-    ds_dtype lm_head;       /* DS_Q8_0, DS_Q4_0, or the checkpoint dtype to keep it */
+    ds_dtype linear;        /* a quantized dtype (Q8_0, Q4_0 or an x4 layout): every decoder Linear but lm_head */
+    ds_dtype lm_head;       /* a quantized dtype, or the checkpoint dtype to keep it */
     int release_source;     /* 1: the source views are a read-only file mapping; drop
                                their pages (madvise DONTNEED) once quantized */
 } ds_quant_plan;

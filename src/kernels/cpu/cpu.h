@@ -7,7 +7,7 @@
 
 /* CPU features, probed once by ds_kernels_cpu. */
 extern int ds_cpu_has_avx512;     /* avx512f + avx512bw + avx512vl */
-extern int ds_cpu_has_avx512vnni; /* and avx512_vnni + avx512_vbmi (vpdpbusd, vpermb) */
+extern int ds_cpu_has_avx512vnni; /* and avx512_vnni (vpdpbusd): the x4 quantized layouts */
 extern int ds_cpu_has_avx2;       /* avx2 + fma + f16c (used where AVX-512 is absent) */
 /* aarch64 (getauxval): NEON is baseline there; the extensions are reported in the
  * backend name and are for int8 kernels (SDOT/UDOT) and bf16 x bf16 products. */

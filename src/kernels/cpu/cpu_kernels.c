@@ -1,5 +1,5 @@
 /* Fast CPU kernels, selected at run time from what this CPU supports:
- * - x86-64: AVX-512 (f, bw, vl; VNNI + VBMI for the Q4_0 GEMV) GEMV, widening and elementwise kernels; AVX2 +
+ * - x86-64: AVX-512 (f, bw, vl; VNNI for the x4 quantized GEMV) GEMV, widening and elementwise kernels; AVX2 +
  *   FMA GEMV and widening where AVX-512 is absent;
  * - aarch64: NEON (baseline there) GEMV, widening and elementwise kernels; the
  *   dotprod and bf16 extensions are probed with getauxval and named;
@@ -44,7 +44,7 @@ static const char *kernels_x86(ds_kernels *k) {
                       __builtin_cpu_supports("f16c");
     ds_cpu_has_avx512 = allow512 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                         __builtin_cpu_supports("avx512vl");
-    ds_cpu_has_avx512vnni = ds_cpu_has_avx512 && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vbmi");
+    ds_cpu_has_avx512vnni = ds_cpu_has_avx512 && __builtin_cpu_supports("avx512vnni");
     if (!ds_cpu_has_avx512) return ds_cpu_has_avx2 ? "avx2" : "generic";
     k->layernorm = ds_cpu_layernorm;
     k->rmsnorm = ds_cpu_rmsnorm;
@@ -53,6 +53,7 @@ static const char *kernels_x86(ds_kernels *k) {
     k->quick_gelu = ds_cpu_quick_gelu;
     k->silu = ds_cpu_silu;
     k->silu_mul = ds_cpu_silu_mul;
+    k->quant_x4 = ds_cpu_has_avx512vnni;
     return ds_cpu_has_avx512vnni ? "avx512-vnni" : "avx512";
 }
 #endif

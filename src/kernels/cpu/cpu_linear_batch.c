@@ -36,6 +36,7 @@ int ds_cpu_gemv_ok(const ds_linear_job *J) {
 #if defined(__x86_64__)
     if (J->M <= 0 || J->M >= DS_GEMV_MAX_M) return 0;
     if (J->W->dtype == DS_BF16 && (ds_cpu_has_avx512 || ds_cpu_has_avx2)) return (size_t)J->M * J->K + 64 <= DS_SCRATCH_FLOATS;
+    if (ds_dtype_is_x4(J->W->dtype) && (!ds_cpu_has_avx512vnni || J->n0 % 4)) return 0;   /* kernels: whole groups */
     if ((ds_cpu_has_avx512 || ds_cpu_has_avx2) && ds_dtype_is_quant(J->W->dtype)) return ds_cpu_quant_gemv_prep_floats(J) + 64 <= DS_SCRATCH_FLOATS;
 #else
     (void)J;

@@ -56,9 +56,12 @@ static void dequant_row_avx512(ds_dtype t, const uint8_t *src, int64_t n, float 
         ds_dequantize_row(t, src + ds_dtype_bytes(t, nfull * DS_QBLOCK), n - nfull * DS_QBLOCK, dst + nfull * DS_QBLOCK);
 }
 
+static void dequant_x4_row_avx512(const ds_tensor *W, int64_t row, int64_t n, float *dst);
+
 void ds_cpu_dequant_row(const ds_tensor *W, int64_t row, int64_t n, float *dst) {
-    if (ds_cpu_has_avx512) dequant_row_avx512(W->dtype, ds_w_row_ptr(W, row), n, dst);
-    else ds_dequantize_row(W->dtype, ds_w_row_ptr(W, row), n, dst);
+    if (ds_cpu_has_avx512 && W->dtype == DS_Q4_0X4) dequant_x4_row_avx512(W, row, n, dst);
+    else if (ds_cpu_has_avx512) dequant_row_avx512(W->dtype, ds_w_row_ptr(W, row), n, dst);
+    else ds_dequantize_w_row(W, row, n, dst);
 }
 
 /* ---- GEMV for small M -------------------------------------------------------------- */
@@ -172,86 +175,148 @@ static void q4_rows4_seq_m1(const qgemv_job *G, const float *xq, const float *c,
     }
 }
 
-/* Q4_0, M = 1, on AVX512-VNNI + VBMI (Ice Lake and later, Zen 4): two blocks per
- * vpdpbusd, with x quantized to int8 per block (as llama.cpp's q4_0 x q8_0 dot).
- * For blocks b, b+1 one masked 36-byte load holds [d_b, q_b (16 bytes), d_b+1, q_b+1];
- * vpermb spreads the nibble bytes to [q_b, q_b+1, q_b, q_b+1], the upper half shifted
- * right by 4, & 15: 64 unsigned nibbles, byte i of the low half being element i of its
- * block and of the high half element 16 + i. x is laid out in that order once per
- * call (xi, int8), so lane l of vpdpbusd sums 4 products q·xi of one block. Its
- * accumulator starts at cv_l = -8 · Σ (those 4 xi), which makes the lane sum Σ (q - 8)·xi
- * exactly in int32; then acc += f32(lane) · d_w · d_x, the two scales spread to the
- * lanes by vpermw + vcvtph2ps and a prepared vector. x rounding: at most d_x / 2 =
- * max|x_b| / 254 per element, far below the 4-bit weight error. (A kernel that
- * turned nibbles into bf16 128 + q for vdpbf16ps ran at the same speed here and needs
- * AVX512-BF16, which fewer CPUs have; both beat widening nibbles to f32: q4 decode 49.6
- * -> 55-59 tokens/s, bench_decode decode.) */
-typedef struct { int8_t xi[64]; int32_t cv[16]; float dx[16]; } q4v_pair;   /* 192 bytes */
+/* ---- Q4_0X4 on AVX512-VNNI ------------------------------------------------------------
+ * Four weight rows interleaved per block (core/quant.h): one 64-byte load holds one
+ * block of four rows, and one vpdpbusd per half multiplies it by x, whose 16 bytes per
+ * half are shared by the four rows. x is rounded to int8 per 32-element block once per
+ * call (scale d_x = max|x_b| / 127, as llama.cpp's q4_0 x q8_0 dot; error at most d_x / 2
+ * per element, far below the 4-bit weight step) and laid out in the units' dword order.
+ * Lane i of the int32 result sums the products of row i % 4; it starts at
+ * cv_i = -8 · Σ (its x bytes), which makes the lane sum Σ (q - 8)·x exactly. Then
+ * acc += f32(lane) · d_w · d_x, the products d_w · d_x prepared for a chunk of blocks at
+ * a time (one vcvtph2ps per four blocks) and broadcast per block from 16 bytes.
+ * Per block of four rows: 7 vector instructions (and, shift, and, 2 vpdpbusd, convert,
+ * FMA). The row-by-row Q4_0 kernels took ~1.3 ns per block and core even in cache
+ * (f32 widening, or vpermb + vpdpbusd on two blocks), this one ~0.5: q4 decode becomes
+ * bound by memory instead of by instructions. */
+typedef struct { int8_t lo[64], hi[64]; int32_t cv[16]; } x4_xblock;   /* 192 bytes */
+#define X4_CHUNK 64   /* blocks whose d_w · d_x a group prepares at once: 4 KiB per x row */
 
-__attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi,f16c,fma")))
-static void q4v_rows_m1(const qgemv_job *G, const q4v_pair *xp, int64_t j, int n, float *out) {
-    const int np = (G->nb + 1) / 2;
-    const __m512i perm = _mm512_set_epi8(35, 34, 33, 32, 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20,
-                                         17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2,
-                                         35, 34, 33, 32, 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20,
-                                         17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2);
-    const __m512i shifts = _mm512_set_epi64(0x0004000400040004, 0x0004000400040004, 0x0004000400040004, 0x0004000400040004,
-                                            0, 0, 0, 0);
-    const __m512i dperm = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                                           9, 9, 9, 9, 0, 0, 0, 0, 9, 9, 9, 9, 0, 0, 0, 0);
+/* Floats of the prepared x per activation row: nb x4_xblocks. */
+static size_t x4_xfloats(int nb) { return (size_t)nb * (sizeof(x4_xblock) / sizeof(float)); }
+
+/* x [K] -> nb x4_xblocks and dx4 [nb * 4] (d_x repeated for the four rows). */
+static void x4_prep_row(const float *x, int K, int nb, x4_xblock *xb, float *dx4) {
+    for (int b = 0; b < nb; b++) {
+        int n = K - b * 32 < 32 ? K - b * 32 : 32;
+        float mx = 0;
+        for (int i = 0; i < n; i++) mx = fabsf(x[b * 32 + i]) > mx ? fabsf(x[b * 32 + i]) : mx;
+        float d = mx / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
+        int8_t xi[32];
+        for (int i = 0; i < 32; i++) xi[i] = i < n ? (int8_t)lrintf(x[b * 32 + i] * id) : 0;
+        x4_xblock *X = &xb[b];
+        for (int i = 0; i < 16; i++) {   /* dword i: payload bytes 4 * (i / 4) .. + 3 */
+            int s = 0;
+            for (int t = 0; t < 4; t++) {
+                X->lo[4 * i + t] = xi[4 * (i / 4) + t];        /* low nibbles: elements 0..15 */
+                X->hi[4 * i + t] = xi[16 + 4 * (i / 4) + t];   /* high nibbles: 16..31 */
+                s += X->lo[4 * i + t] + X->hi[4 * i + t];
+            }
+            X->cv[i] = -8 * s;
+        }
+        for (int r = 0; r < 4; r++) dx4[4 * b + r] = d;
+    }
+}
+
+#define X4_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,f16c,fma")))
+
+/* Block c0 + b of the group against the MB x rows, into accumulator half h. */
+#define X4_BLOCK(b, h) { \
+    __m512i raw_ = _mm512_loadu_si512((const void *)(units + (size_t)(c0 + (b)) * 64)); \
+    __m512i lo_ = _mm512_and_si512(raw_, low4), hi_ = _mm512_and_si512(_mm512_srli_epi16(raw_, 4), low4); \
+    for (int m = 0; m < MB; m++) { \
+        const x4_xblock *x_ = xb[m] + c0 + (b); \
+        __m512i is_ = _mm512_dpbusd_epi32(_mm512_loadu_si512((const void *)x_->cv), lo_, _mm512_loadu_si512((const void *)x_->lo)); \
+        is_ = _mm512_dpbusd_epi32(is_, hi_, _mm512_loadu_si512((const void *)x_->hi)); \
+        acc[m][h] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is_), _mm512_broadcast_f32x4(_mm_load_ps(sc[m] + 4 * (b))), acc[m][h]); \
+    } }
+
+/* y of rows 4g..4g+3 for MB (1..4) x rows: out[r][m]. Inlined with a constant MB, so
+ * the loops over m unroll and the accumulators stay in registers. */
+static inline __attribute__((always_inline)) X4_TARGET
+void x4_group(const ds_tensor *W, int64_t g, int nb, const x4_xblock *const xb[4], const float *const dx4[4],
+              const int MB, float out[4][4]) {
+    const uint8_t *units = ds_x4_units(W, g);
+    const uint16_t *s16 = ds_x4_scales(W, g);
     const __m512i low4 = _mm512_set1_epi8(15);
-    const __mmask64 full = 0xFFFFFFFFFull, half = 0x3FFFFull;   /* 36 bytes; an odd last block: 18 */
-    for (int r = 0; r < n; r++) {
-        const uint8_t *w = ds_w_row_ptr(G->W, G->n0 + j + r);
-        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-        for (int pi = 0; pi < np; pi++) {
-            const q4v_pair *x = xp + pi;
-            __m512i raw = _mm512_maskz_loadu_epi8(2 * pi + 1 < G->nb ? full : half, w + (size_t)pi * 2 * Q4_BYTES);
-            __m512i nib = _mm512_and_si512(_mm512_srlv_epi16(_mm512_permutexvar_epi8(perm, raw), shifts), low4);
-            __m512i isum = _mm512_dpbusd_epi32(_mm512_loadu_si512((const void *)x->cv), nib,
-                                               _mm512_loadu_si512((const void *)x->xi));
-            __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(dperm, raw)));
-            __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(dw, _mm512_loadu_ps(x->dx)));
-            if (pi & 1) a1 = _mm512_add_ps(a1, t);
-            else a0 = _mm512_add_ps(a0, t);
+    __m512 acc[4][2];
+    for (int m = 0; m < MB; m++) acc[m][0] = acc[m][1] = _mm512_setzero_ps();
+    for (int c0 = 0; c0 < nb; c0 += X4_CHUNK) {
+        const int cn = nb - c0 < X4_CHUNK ? nb - c0 : X4_CHUNK;
+        float sc[4][X4_CHUNK * 4] __attribute__((aligned(64)));   /* d_w · d_x per (block, row) */
+        for (int m = 0; m < MB; m++)
+            for (int i = 0; i < cn * 4; i += 16) {
+                __mmask16 k = cn * 4 - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (cn * 4 - i)) - 1);
+                __m512 dw = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, s16 + (size_t)c0 * 4 + i));
+                _mm512_store_ps(sc[m] + i, _mm512_mul_ps(dw, _mm512_maskz_loadu_ps(k, dx4[m] + (size_t)c0 * 4 + i)));
+            }
+        int b = 0;
+        for (; b + 2 <= cn; b += 2) {   /* two accumulators per x row: FMA latency */
+            X4_BLOCK(b, 0)
+            X4_BLOCK(b + 1, 1)
         }
-        out[r] = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+        if (b < cn) X4_BLOCK(b, 0)
+    }
+    for (int m = 0; m < MB; m++) {   /* lane i is row i % 4 */
+        __m512 a = _mm512_add_ps(acc[m][0], acc[m][1]);
+        __m128 r = _mm_add_ps(_mm_add_ps(_mm512_castps512_ps128(a), _mm512_extractf32x4_ps(a, 1)),
+                              _mm_add_ps(_mm512_extractf32x4_ps(a, 2), _mm512_extractf32x4_ps(a, 3)));
+        float v[4];
+        _mm_storeu_ps(v, r);
+        for (int i = 0; i < 4; i++) out[i][m] = v[i];
     }
 }
 
-/* x for q4v_rows_m1: per pair of blocks, int8 x in the nibble order, the lanes' -8 · Σ xi,
- * and each lane's d_x (a block past nb is zero). */
-static void q4v_prep(const float *x, int K, int nb, q4v_pair *xp) {
-    for (int pi = 0; pi < (nb + 1) / 2; pi++) {
-        q4v_pair *P = &xp[pi];
-        for (int h = 0; h < 2; h++) {   /* block 2·pi + h */
-            int b = 2 * pi + h;
-            float mx = 0;
-            for (int i = 0; i < 32; i++) {
-                int k = b * 32 + i;
-                float v = b < nb && k < K ? fabsf(x[k]) : 0.0f;
-                if (v > mx) mx = v;
+typedef void (*x4_kernel)(const ds_tensor *, int64_t, int, const x4_xblock *const[4], const float *const[4], float[4][4]);
+#define X4_KERNEL(NAME, MB) X4_TARGET static void NAME(const ds_tensor *W, int64_t g, int nb, \
+    const x4_xblock *const xb[4], const float *const dx4[4], float out[4][4]) { x4_group(W, g, nb, xb, dx4, MB, out); }
+X4_KERNEL(x4_m1, 1)
+X4_KERNEL(x4_m2, 2)
+X4_KERNEL(x4_m3, 3)
+X4_KERNEL(x4_m4, 4)
+
+/* Rows [j0, j1) (relative to n0; n0 and j0 multiples of 4, j1 may cut the last group)
+ * from the prepared x: [M] x4_xblock runs, then dx4 [M][nb * 4]. */
+static void x4_rows(const qgemv_job *G, const float *buf, int64_t j0, int64_t j1) {
+    static const x4_kernel kern[4] = {x4_m1, x4_m2, x4_m3, x4_m4};
+    const size_t sx = x4_xfloats(G->nb);
+    const float *dx = buf + (size_t)G->M * sx;
+    for (int64_t j = j0; j < j1; j += 4)
+        for (int m0 = 0; m0 < G->M; m0 += 4) {
+            int MB = G->M - m0 < 4 ? G->M - m0 : 4;
+            const x4_xblock *xb[4];
+            const float *dx4[4];
+            for (int m = 0; m < 4; m++) {
+                int mm = m0 + (m < MB ? m : 0);
+                xb[m] = (const x4_xblock *)(buf + (size_t)mm * sx);
+                dx4[m] = dx + (size_t)mm * G->nb * 4;
             }
-            float d = mx / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
-            for (int i = 0; i < 32; i++) {   /* element i -> byte (i < 16 ? 0 : 32) + 16·h + i % 16 */
-                int k = b * 32 + i;
-                float v = b < nb && k < K ? x[k] : 0.0f;
-                P->xi[(i < 16 ? 0 : 32) + 16 * h + i % 16] = (int8_t)lrintf(v * id);
-            }
-            for (int l = 0; l < 4; l++) {   /* lanes 4h..4h+3 (low half) and 8+4h.. (high half) */
-                P->dx[4 * h + l] = d;
-                P->dx[8 + 4 * h + l] = d;
-            }
+            float out[4][4];
+            kern[MB - 1](G->W, (G->n0 + j) / 4, G->nb, xb, dx4, out);
+            for (int r = 0; r < 4 && j + r < j1; r++)
+                for (int m = 0; m < MB; m++) G->y[(size_t)(m0 + m) * G->N + j + r] = out[r][m];
         }
-        for (int l = 0; l < 16; l++)
-            P->cv[l] = -8 * (P->xi[4 * l] + P->xi[4 * l + 1] + P->xi[4 * l + 2] + P->xi[4 * l + 3]);
+}
+
+/* Row `row` of a Q4_0X4 tensor as f32 (the large-M path): vpcompressd gathers the
+ * row's four dwords of each unit, which are then its 16 nibble bytes in order. */
+__attribute__((target("avx512f,avx512bw,f16c")))
+static void dequant_x4_row_avx512(const ds_tensor *W, int64_t row, int64_t n, float *dst) {
+    const int64_t nfull = n / DS_QBLOCK;
+    const int r = (int)(row % 4);
+    const uint8_t *units = ds_x4_units(W, row / 4);
+    const uint16_t *s16 = ds_x4_scales(W, row / 4);
+    const __mmask16 pick = (__mmask16)(0x1111u << r);
+    const __m512i low4 = _mm512_set1_epi32(15), eight = _mm512_set1_epi32(8);
+    for (int64_t b = 0; b < nfull; b++) {
+        __m512 d = _mm512_set1_ps(_cvtsh_ss(s16[4 * b + r]));
+        __m512i raw = _mm512_loadu_si512((const void *)(units + (size_t)b * 64));
+        __m512i v = _mm512_cvtepu8_epi32(_mm512_castsi512_si128(_mm512_maskz_compress_epi32(pick, raw)));
+        _mm512_storeu_ps(dst + b * DS_QBLOCK, _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_and_si512(v, low4), eight))));
+        _mm512_storeu_ps(dst + b * DS_QBLOCK + 16, _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_srli_epi32(v, 4), eight))));
     }
+    for (int64_t i = nfull * DS_QBLOCK; i < n; i++) dst[i] = ds_x4_get(W, row, i);   /* partial last block */
 }
-
-static int use_q4v(const qgemv_job *G) {
-    return ds_cpu_has_avx512vnni && G->W->dtype == DS_Q4_0 && G->M == 1;
-}
-
 
 /* One weight row against one activation row (the N % 4 leftovers). */
 __attribute__((target("avx512f,avx512bw,f16c")))
@@ -287,9 +352,12 @@ static qgemv_job qgemv_of(const ds_linear_job *J) {
                        ds_quant_row_bytes(J->W->dtype, J->K)};
 }
 
-/* Floats of buf the prepared x takes: xq [M][nb*32], then Q4's c [M][nb*16]. */
+/* Floats of buf the prepared x takes: xq [M][nb*32], then Q4's c [M][nb*16]; for
+ * Q4_0X4 [M] x4_xblock runs, then dx4 [M][nb * 4]. */
 size_t ds_cpu_quant_gemv_prep_floats(const ds_linear_job *J) {
-    return (size_t)J->M * (size_t)ds_quant_blocks(J->K) * 48;
+    const size_t nb = (size_t)ds_quant_blocks(J->K);
+    if (J->W->dtype == DS_Q4_0X4) return (size_t)J->M * (x4_xfloats((int)nb) + nb * 4);
+    return (size_t)J->M * nb * 48;
 }
 
 void ds_cpu_quant_gemv_prep(const ds_linear_job *J, float *buf) {
@@ -298,8 +366,11 @@ void ds_cpu_quant_gemv_prep(const ds_linear_job *J, float *buf) {
     const int64_t sx = (int64_t)G.nb * 32, sc = (int64_t)G.nb * 16;
     const int q8 = G.W->dtype == DS_Q8_0;
     float *xq = buf, *c = xq + (size_t)M * sx;
-    if (use_q4v(&G)) {   /* 192 bytes per pair of blocks: 24 floats per block of the 48 */
-        q4v_prep(G.x, K, G.nb, (q4v_pair *)buf);
+    if (G.W->dtype == DS_Q4_0X4) {
+        const size_t sxb = x4_xfloats(G.nb);
+        for (int m = 0; m < M; m++)
+            x4_prep_row(G.x + (size_t)m * K, K, G.nb, (x4_xblock *)(buf + m * sxb),
+                        buf + M * sxb + (size_t)m * G.nb * 4);
         return;
     }
     for (int m = 0; m < M; m++) {
@@ -378,8 +449,8 @@ void ds_cpu_quant_gemv_rows(const ds_linear_job *J, const float *buf, int64_t j0
         return;
     }
     int64_t j = j0;
-    if (use_q4v(G)) {
-        q4v_rows_m1(G, (const q4v_pair *)buf, j, (int)(j1 - j), G->y + j);
+    if (G->W->dtype == DS_Q4_0X4) {   /* ds_cpu_gemv_ok: VNNI, n0 on a group */
+        x4_rows(G, buf, j0, j1);
         j = j1;
     }
     for (; j + 4 <= j1; j += 4)
@@ -406,7 +477,7 @@ void ds_cpu_quant_gemv_rows(const ds_linear_job *J, const float *buf, int64_t j0
  * takes the quantized GEMV path on AVX-512 machines, so these serve the dequantizing
  * large-M path and keep the file portable (tests/test-arm.sh builds it for aarch64). */
 void ds_cpu_dequant_row(const ds_tensor *W, int64_t row, int64_t n, float *dst) {
-    ds_dequantize_row(W->dtype, ds_w_row_ptr(W, row), n, dst);
+    ds_dequantize_w_row(W, row, n, dst);
 }
 
 size_t ds_cpu_quant_gemv_prep_floats(const ds_linear_job *J) { return (size_t)J->M * (size_t)J->K; }
