@@ -181,27 +181,30 @@ static void q4_rows4_seq_m1(const qgemv_job *G, const float *xq, const float *c,
  * half are shared by the four rows. x is rounded to int8 per 32-element block once per
  * call (scale d_x = max|x_b| / 127, as llama.cpp's q4_0 x q8_0 dot; error at most d_x / 2
  * per element, far below the 4-bit weight step) and laid out in the units' dword order.
- * Lane i of the int32 result sums the products of row i % 4; it starts at
- * cv_i = -8 · Σ (its x bytes), which makes the lane sum Σ (q - 8)·x exactly. Then
- * acc += f32(lane) · d_w · d_x, the products d_w · d_x prepared for a chunk of blocks at
- * a time (one vcvtph2ps per four blocks) and broadcast per block from 16 bytes.
+ * Lane i of the int32 result sums the products q·x of row i % 4 (q the raw nibble);
+ * acc += f32(lane) · d_w · d_x, with the products d_w · d_x prepared for a chunk of
+ * blocks at a time (one vcvtph2ps per four blocks) and broadcast per block from 16
+ * bytes. The nibbles' -8 is added in that preparation too, as Σ_b d_w · d_x · (-8 Σ x_b)
+ * per row: one FMA per four blocks instead of a third load per block.
  * Per block of four rows: 7 vector instructions (and, shift, and, 2 vpdpbusd, convert,
- * FMA). The row-by-row Q4_0 kernels took ~1.3 ns per block and core even in cache
- * (f32 widening, or vpermb + vpdpbusd on two blocks), this one ~0.5: q4 decode becomes
- * bound by memory instead of by instructions. */
-typedef struct { int8_t lo[64], hi[64]; int32_t cv[16]; } x4_xblock;   /* 192 bytes */
+ * FMA) and 4 loads. The row-by-row Q4_0 kernels took ~1.3 ns per block and core even in
+ * cache (f32 widening, or vpermb + vpdpbusd on two blocks), this one ~0.45: q4 decode
+ * becomes bound by memory instead of by instructions. */
+typedef struct { int8_t lo[64], hi[64]; } x4_xblock;   /* 128 bytes */
 #define X4_CHUNK 64   /* blocks whose d_w · d_x a group prepares at once: 4 KiB per x row */
 
-/* Floats of the prepared x per activation row: nb x4_xblocks. */
+/* Floats of the prepared x per activation row: nb x4_xblocks, then (after those of
+ * all rows) dx4 and cx4 [nb * 4] each. */
 static size_t x4_xfloats(int nb) { return (size_t)nb * (sizeof(x4_xblock) / sizeof(float)); }
 
 #define X4_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,f16c,fma")))
 
-/* x [K] -> nb x4_xblocks and dx4 [nb * 4] (d_x repeated for the four rows). Runs for
+/* x [K] -> nb x4_xblocks, dx4 [nb * 4] (d_x repeated for the four rows) and cx4
+ * (-8 · Σ x_b in the same way, exact in f32). Runs for
  * every distinct x of every linear, on each thread (each expert's down has its own x):
  * vectorised, it is ~1% of a q4 token instead of ~8%. Rounding is the MXCSR default,
  * to nearest even, as lrintf (tests/test_quant.c rounds x that way). */
-X4_TARGET static void x4_prep_row(const float *x, int K, int nb, x4_xblock *xb, float *dx4) {
+X4_TARGET static void x4_prep_row(const float *x, int K, int nb, x4_xblock *xb, float *dx4, float *cx4) {
     const __m512i lo_idx = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
     const __m512i hi_idx = _mm512_add_epi32(lo_idx, _mm512_set1_epi32(4));
     const __m512i ones = _mm512_set1_epi8(1);
@@ -221,8 +224,8 @@ X4_TARGET static void x4_prep_row(const float *x, int K, int nb, x4_xblock *xb, 
         __m512i sum = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, lo), ones, hi);
         _mm512_storeu_si512((void *)xb[b].lo, lo);
         _mm512_storeu_si512((void *)xb[b].hi, hi);
-        _mm512_storeu_si512((void *)xb[b].cv, _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(sum, 3)));   /* -8 · Σ */
         _mm_storeu_ps(dx4 + 4 * b, _mm_set1_ps(d));
+        _mm_storeu_ps(cx4 + 4 * b, _mm_set1_ps(-2.0f * (float)_mm512_reduce_add_epi32(sum)));   /* each x 4 times: -8/4 */
     }
 }
 
@@ -232,7 +235,7 @@ X4_TARGET static void x4_prep_row(const float *x, int K, int nb, x4_xblock *xb, 
     __m512i lo_ = _mm512_and_si512(raw_, low4), hi_ = _mm512_and_si512(_mm512_srli_epi16(raw_, 4), low4); \
     for (int m = 0; m < MB; m++) { \
         const x4_xblock *x_ = xb[m] + c0 + (b); \
-        __m512i is_ = _mm512_dpbusd_epi32(_mm512_loadu_si512((const void *)x_->cv), lo_, _mm512_loadu_si512((const void *)x_->lo)); \
+        __m512i is_ = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo_, _mm512_loadu_si512((const void *)x_->lo)); \
         is_ = _mm512_dpbusd_epi32(is_, hi_, _mm512_loadu_si512((const void *)x_->hi)); \
         acc[m][h] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is_), _mm512_broadcast_f32x4(_mm_load_ps(sc[m] + 4 * (b))), acc[m][h]); \
     } }
@@ -241,12 +244,12 @@ X4_TARGET static void x4_prep_row(const float *x, int K, int nb, x4_xblock *xb, 
  * the loops over m unroll and the accumulators stay in registers. */
 static inline __attribute__((always_inline)) X4_TARGET
 void x4_group(const ds_tensor *W, int64_t g, int nb, const x4_xblock *const xb[4], const float *const dx4[4],
-              const int MB, float out[4][4]) {
+              const float *const cx4[4], const int MB, float out[4][4]) {
     const uint8_t *units = ds_x4_units(W, g);
     const uint16_t *s16 = ds_x4_scales(W, g);
     const __m512i low4 = _mm512_set1_epi8(15);
-    __m512 acc[4][2];
-    for (int m = 0; m < MB; m++) acc[m][0] = acc[m][1] = _mm512_setzero_ps();
+    __m512 acc[4][2], corr[4];   /* corr lane i: blocks ≡ i / 4 (mod 4) of row i % 4 */
+    for (int m = 0; m < MB; m++) acc[m][0] = acc[m][1] = corr[m] = _mm512_setzero_ps();
     for (int c0 = 0; c0 < nb; c0 += X4_CHUNK) {
         const int cn = nb - c0 < X4_CHUNK ? nb - c0 : X4_CHUNK;
         float sc[4][X4_CHUNK * 4] __attribute__((aligned(64)));   /* d_w · d_x per (block, row) */
@@ -254,7 +257,9 @@ void x4_group(const ds_tensor *W, int64_t g, int nb, const x4_xblock *const xb[4
             for (int i = 0; i < cn * 4; i += 16) {
                 __mmask16 k = cn * 4 - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (cn * 4 - i)) - 1);
                 __m512 dw = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, s16 + (size_t)c0 * 4 + i));
-                _mm512_store_ps(sc[m] + i, _mm512_mul_ps(dw, _mm512_maskz_loadu_ps(k, dx4[m] + (size_t)c0 * 4 + i)));
+                __m512 s = _mm512_mul_ps(dw, _mm512_maskz_loadu_ps(k, dx4[m] + (size_t)c0 * 4 + i));
+                _mm512_store_ps(sc[m] + i, s);
+                corr[m] = _mm512_fmadd_ps(s, _mm512_maskz_loadu_ps(k, cx4[m] + (size_t)c0 * 4 + i), corr[m]);
             }
         int b = 0;
         for (; b + 2 <= cn; b += 2) {   /* two accumulators per x row: FMA latency */
@@ -264,7 +269,7 @@ void x4_group(const ds_tensor *W, int64_t g, int nb, const x4_xblock *const xb[4
         if (b < cn) X4_BLOCK(b, 0)
     }
     for (int m = 0; m < MB; m++) {   /* lane i is row i % 4 */
-        __m512 a = _mm512_add_ps(acc[m][0], acc[m][1]);
+        __m512 a = _mm512_add_ps(_mm512_add_ps(acc[m][0], acc[m][1]), corr[m]);
         __m128 r = _mm_add_ps(_mm_add_ps(_mm512_castps512_ps128(a), _mm512_extractf32x4_ps(a, 1)),
                               _mm_add_ps(_mm512_extractf32x4_ps(a, 2), _mm512_extractf32x4_ps(a, 3)));
         float v[4];
@@ -273,32 +278,35 @@ void x4_group(const ds_tensor *W, int64_t g, int nb, const x4_xblock *const xb[4
     }
 }
 
-typedef void (*x4_kernel)(const ds_tensor *, int64_t, int, const x4_xblock *const[4], const float *const[4], float[4][4]);
+typedef void (*x4_kernel)(const ds_tensor *, int64_t, int, const x4_xblock *const[4], const float *const[4],
+                          const float *const[4], float[4][4]);
 #define X4_KERNEL(NAME, MB) X4_TARGET static void NAME(const ds_tensor *W, int64_t g, int nb, \
-    const x4_xblock *const xb[4], const float *const dx4[4], float out[4][4]) { x4_group(W, g, nb, xb, dx4, MB, out); }
+    const x4_xblock *const xb[4], const float *const dx4[4], const float *const cx4[4], float out[4][4]) { \
+    x4_group(W, g, nb, xb, dx4, cx4, MB, out); }
 X4_KERNEL(x4_m1, 1)
 X4_KERNEL(x4_m2, 2)
 X4_KERNEL(x4_m3, 3)
 X4_KERNEL(x4_m4, 4)
 
 /* Rows [j0, j1) (relative to n0; n0 and j0 multiples of 4, j1 may cut the last group)
- * from the prepared x: [M] x4_xblock runs, then dx4 [M][nb * 4]. */
+ * from the prepared x: [M] x4_xblock runs, then dx4 [M][nb * 4], then cx4 [M][nb * 4]. */
 static void x4_rows(const qgemv_job *G, const float *buf, int64_t j0, int64_t j1) {
     static const x4_kernel kern[4] = {x4_m1, x4_m2, x4_m3, x4_m4};
     const size_t sx = x4_xfloats(G->nb);
-    const float *dx = buf + (size_t)G->M * sx;
+    const float *dx = buf + (size_t)G->M * sx, *cx = dx + (size_t)G->M * G->nb * 4;
     for (int64_t j = j0; j < j1; j += 4)
         for (int m0 = 0; m0 < G->M; m0 += 4) {
             int MB = G->M - m0 < 4 ? G->M - m0 : 4;
             const x4_xblock *xb[4];
-            const float *dx4[4];
+            const float *dx4[4], *cx4[4];
             for (int m = 0; m < 4; m++) {
                 int mm = m0 + (m < MB ? m : 0);
                 xb[m] = (const x4_xblock *)(buf + (size_t)mm * sx);
                 dx4[m] = dx + (size_t)mm * G->nb * 4;
+                cx4[m] = cx + (size_t)mm * G->nb * 4;
             }
             float out[4][4];
-            kern[MB - 1](G->W, (G->n0 + j) / 4, G->nb, xb, dx4, out);
+            kern[MB - 1](G->W, (G->n0 + j) / 4, G->nb, xb, dx4, cx4, out);
             for (int r = 0; r < 4 && j + r < j1; r++)
                 for (int m = 0; m < MB; m++) G->y[(size_t)(m0 + m) * G->N + j + r] = out[r][m];
         }
@@ -359,10 +367,10 @@ static qgemv_job qgemv_of(const ds_linear_job *J) {
 }
 
 /* Floats of buf the prepared x takes: xq [M][nb*32], then Q4's c [M][nb*16]; for
- * Q4_0X4 [M] x4_xblock runs, then dx4 [M][nb * 4]. */
+ * Q4_0X4 [M] x4_xblock runs, then dx4 and cx4 [M][nb * 4] each. */
 size_t ds_cpu_quant_gemv_prep_floats(const ds_linear_job *J) {
     const size_t nb = (size_t)ds_quant_blocks(J->K);
-    if (J->W->dtype == DS_Q4_0X4) return (size_t)J->M * (x4_xfloats((int)nb) + nb * 4);
+    if (J->W->dtype == DS_Q4_0X4) return (size_t)J->M * (x4_xfloats((int)nb) + nb * 8);
     return (size_t)J->M * nb * 48;
 }
 
@@ -376,7 +384,7 @@ void ds_cpu_quant_gemv_prep(const ds_linear_job *J, float *buf) {
         const size_t sxb = x4_xfloats(G.nb);
         for (int m = 0; m < M; m++)
             x4_prep_row(G.x + (size_t)m * K, K, G.nb, (x4_xblock *)(buf + m * sxb),
-                        buf + M * sxb + (size_t)m * G.nb * 4);
+                        buf + M * sxb + (size_t)m * G.nb * 4, buf + M * sxb + (size_t)(M + m) * G.nb * 4);
         return;
     }
     for (int m = 0; m < M; m++) {
