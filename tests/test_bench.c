@@ -128,6 +128,58 @@ static double tiny_decode_weight_bytes(void) {
     return 3 * attn + dense + 2 * moe + 64 * 2 /* final norm */ + 129280.0 * 64 * 2 + 64 * 2 /* embed row */;
 }
 
+/* The same with the Linear weights quantized to bytes_per_weight (q8: 34/32, q4: 18/32)
+ * in whole 32-element blocks: an expert's down_proj [64, 48] takes 2 blocks per row.
+ * Norms, router and the embedding row stay bf16. */
+static double tiny_decode_bytes_at(double bytes_per_weight) {
+    const double linear = 3 * 4 * 64 * 64 + 3 * 64 * 192 + 2 * (3 * 64 * 96 + 3 * 3 * 64 * 48) + 129280.0 * 64;
+    const double padded = bytes_per_weight == 2 ? linear : linear + 2 * 3 * 64 * (64 - 48);   /* bf16: as is */
+    return tiny_decode_weight_bytes() - linear * 2 + padded * bytes_per_weight;
+}
+
+/* --formats: bf16, q8 and q4 decoders taking turns in one run (JSON decode_by_format). */
+static void test_formats(const char *dir) {
+    char cmd[16384], json[4200], table_path[4200];
+    snprintf(json, sizeof json, "%s/formats.json", dir);
+    snprintf(table_path, sizeof table_path, "%s/formats.txt", dir);
+    snprintf(cmd, sizeof cmd, "'%s' bench -m '%s/model' --modes tiny --runs 1 --decode-tokens 16 --threads 2 "
+             "--bw-mb 32 --sgemm-n 128 --formats bf16,q8,q4 --json '%s' > '%s' 2>/dev/null",
+             tu_build("dsocr"), dir, json, table_path);
+    CHECK_EQ_INT(system(cmd), 0);
+    char *table = tu_read_file(table_path, NULL);
+    CHECK(table && strstr(table, "decode by weight format") && strstr(table, "targets: q4"));
+    free(table);
+    char *text = tu_read_file(json, NULL);
+    cJSON *root = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    CHECK(root != NULL);
+    if (!root) return;
+    const cJSON *fo = item(root, "decode_by_format"), *arr = item(fo, "formats");
+    CHECK_EQ_INT(num(fo, "rounds"), 2);   /* 16 tokens, 8 per turn */
+    CHECK_EQ_INT(num(fo, "prompt_ids"), num(cJSON_GetArrayItem(item(root, "modes"), 0), "prefill_tokens"));
+    CHECK_STR(cJSON_IsString(item(fo, "baseline")) ? item(fo, "baseline")->valuestring : NULL, "bf16");
+    CHECK_EQ_INT(cJSON_GetArraySize(arr), 3);
+    const char *names[3] = {"bf16", "q8", "q4"};
+    const double bpw[3] = {2, 34.0 / 32, 18.0 / 32};
+    for (int i = 0; i < cJSON_GetArraySize(arr) && i < 3; i++) {
+        const cJSON *f = cJSON_GetArrayItem(arr, i), *dt = item(f, "dtype");
+        CHECK_STR(cJSON_IsString(item(f, "format")) ? item(f, "format")->valuestring : NULL, names[i]);
+        CHECK_POS(f, "tokens_per_s");
+        CHECK_POS(f, "vs_baseline");
+        CHECK_NEAR(num(f, "weight_bytes_per_token"), tiny_decode_bytes_at(bpw[i]), 0, 1e-12);
+        /* q4 in the layout the backend reads fastest: Q4_0, or Q4_0x4 on AVX512-VNNI */
+        CHECK(cJSON_IsString(dt) && !strncmp(dt->valuestring, i == 0 ? "BF16" : i == 1 ? "Q8_0" : "Q4_0", 4));
+        CHECK(i == 0 ? num(f, "quantize_ms") == 0 : num(f, "quantize_ms") > 0);
+    }
+    CHECK_NEAR(num(cJSON_GetArrayItem(arr, 0), "vs_baseline"), 1.0, 0, 0);   /* bf16 against itself */
+    cJSON_Delete(root);
+    /* a format list that is not one */
+    snprintf(cmd, sizeof cmd, "'%s' bench -m '%s/model' --formats bf16,q3 2>/dev/null", tu_build("dsocr"), dir);
+    CHECK_EQ_INT(system(cmd), 2 << 8);
+    snprintf(cmd, sizeof cmd, "'%s' bench -m '%s/model' --formats q4,q4 2>/dev/null", tu_build("dsocr"), dir);
+    CHECK_EQ_INT(system(cmd), 2 << 8);
+}
+
 static void test_command(void) {
     char dir[4096], tok[4096], json[4200], cmd[16384];
     snprintf(dir, sizeof dir, "%s", tu_tmpdir("bench"));
@@ -281,6 +333,7 @@ static void test_command(void) {
         if (p > 0) CHECK_MSG(found_head, "no lm_head.weight in the %s profile", phases[p]);
     }
     cJSON_Delete(root);
+    test_formats(dir);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);   /* the tiny checkpoint is 37 MB */
     CHECK_EQ_INT(system(cmd), 0);
 }

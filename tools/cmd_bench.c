@@ -35,6 +35,7 @@
 #include "commands.h"
 #include "core/pool.h"
 #include "kernels/profile.h"
+#include "model/quantize.h"
 #include "text/prompt.h"
 
 /* OpenBLAS's thread control (openblas_config.h is not always installed with cblas.h). */
@@ -64,9 +65,14 @@ static const char *bench_help =
     "  --bw-mb N              buffer of the bandwidth test in MiB (default 1024)\n"
     "  --sgemm-n N            matrix side of the sgemm test (default 2048)\n"
     "  --quant q8|q4          quantize the language model at load (as dsocr ocr --quant)\n"
+    "  --formats LIST         also decode in each of these weight formats (comma-separated\n"
+    "                         of bf16, q8, q4; bf16 first for the speed-up ratios): each\n"
+    "                         gets its own copy of the decoder, and they take turns 8 tokens\n"
+    "                         at a time, so the tokens/s ratios are taken in this run\n"
     "The page is a synthetic 1240x1754 (A4 at 150 dpi) image; the prompt is the markdown task.\n"
     "Example:\n"
-    "  dsocr bench --modes gundam --json bench.json --ops\n";
+    "  dsocr bench --modes gundam --json bench.json --ops\n"
+    "  dsocr bench --modes base --formats bf16,q8,q4     (q8/q4 speed-ups vs bf16)\n";
 
 #define PROBE_MIB 256   /* paired read probe (see run_mode): 8x the L3 of most CPUs */
 #define PAGE_W 1240
@@ -774,6 +780,115 @@ done:
     return s;
 }
 
+/* ---- decode by weight format, in one run (--formats) ------------------------------------
+ * The q8/q4 speed-ups are ratios of tokens/s; on a shared VM whose read bandwidth moves
+ * by 1.7x within minutes, separate runs cannot give them. Here every format gets its own
+ * binding of the checkpoint's decoder (quantized as dsocr --quant would, in the layout
+ * the backend reads fastest) and its own decoder, all prefilled with the same text ids;
+ * then the formats take turns, 8 forced tokens each, so that they share the machine's
+ * state. The ratio is the median over rounds of (bf16 ms / format ms). */
+enum { FMT_BF16, FMT_Q8, FMT_Q4, MAX_FORMATS };
+static const char *format_names[MAX_FORMATS] = {"bf16", "q8", "q4"};
+
+typedef struct format_run {
+    int format;              /* FMT_* */
+    const char *dtype;       /* the Linear weights' dtype, e.g. "Q4_0x4" */
+    double tps;              /* tokens / s over all rounds */
+    double vs_first;         /* median over rounds of (first format's ms / this one's) */
+    double weight_bytes;     /* read per token */
+    double quant_ms;         /* load-time conversion */
+    int rounds, tokens;
+} format_run;
+
+static int parse_formats(const char *text, int *out, int *n) {
+    *n = 0;
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", text);
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        int f = -1;
+        for (int i = 0; i < MAX_FORMATS; i++)
+            if (!strcmp(tok, format_names[i])) f = i;
+        if (f < 0) return cli_error("--formats: '%s' is not one of bf16, q8, q4", tok), 1;
+        for (int i = 0; i < *n; i++)
+            if (out[i] == f) return cli_error("--formats: %s is listed twice", tok), 1;
+        out[(*n)++] = f;
+    }
+    if (!*n) return cli_error("--formats: give at least one of bf16, q8, q4"), 1;
+    return 0;
+}
+
+static dsocr_status compare_formats(dsocr_model *m, const int *fmts, int n_fmt, int n_prompt, int n_decode,
+                                    format_run *out, dsocr_error *err) {
+    enum { CHUNK = 8, MAX_ROUNDS = 256 };
+    ds_decoder_weights w[MAX_FORMATS];
+    ds_decoder_quant q[MAX_FORMATS];
+    ds_decoder *dec[MAX_FORMATS] = {0};
+    memset(w, 0, sizeof w);
+    memset(q, 0, sizeof q);
+    const int rounds = (n_decode + CHUNK - 1) / CHUNK < MAX_ROUNDS ? (n_decode + CHUNK - 1) / CHUNK : MAX_ROUNDS;
+    double *ms = calloc((size_t)rounds * n_fmt, sizeof *ms), ratios[MAX_ROUNDS];
+    int32_t *ids = malloc((size_t)n_prompt * sizeof *ids);
+    float *logits = malloc((size_t)m->cfg.lm.vocab_size * sizeof *logits);
+    dsocr_status s = DSOCR_OK;
+    int n_bound = 0;
+    if (!ms || !ids || !logits) { s = ds_fail(err, DSOCR_ERR_NOMEM, "bench --formats: out of memory"); goto done; }
+    const int V = m->cfg.lm.vocab_size;
+    for (int i = 0; i < n_prompt; i++) ids[i] = (int32_t)(V > 2000 ? 1000 + ((int64_t)i * 104729) % (V - 1000) : i % V);
+    ds_decoder_params dp = {.max_ctx = n_prompt + rounds * CHUNK + 1, .rope_bf16_inv_freq = m->rope_bf16};
+    for (int k = 0; k < n_fmt; k++) {
+        ds_binder *b = ds_binder_new(m->ck);
+        if (!b) { s = ds_fail(err, DSOCR_ERR_NOMEM, "bench --formats: out of memory"); goto done; }
+        ds_decoder_bind(b, &m->cfg, &w[k]);
+        n_bound = k + 1;
+        if ((s = ds_binder_finish(b, err))) goto done;
+        out[k] = (format_run){.format = fmts[k]};
+        if (fmts[k] != FMT_BF16) {
+            fprintf(stderr, "dsocr bench: quantizing the decoder to %s ...\n", format_names[fmts[k]]);
+            ds_dtype t = ds_backend_quant_dtype(m->be, fmts[k] == FMT_Q8 ? DS_Q8_0 : DS_Q4_0);
+            ds_quant_plan plan = ds_quant_plan_for(t, 0);   /* the bf16 binding still reads the pages */
+            if ((s = ds_decoder_quantize(&w[k], &plan, ds_backend_threads(m->be), &q[k], err))) goto done;
+            out[k].quant_ms = q[k].ms;
+        }
+        out[k].dtype = ds_dtype_name(w[k].layers[0].wq.dtype);
+        out[k].weight_bytes = decode_weight_bytes(&m->cfg.lm, &w[k]);
+        if ((s = ds_decoder_new(m->be, &m->cfg.lm, &w[k], &dp, &dec[k], err))) goto done;
+        if ((s = ds_decoder_prefill(dec[k], ids, n_prompt, NULL, 0, NULL, logits, NULL, err))) goto done;
+    }
+    fprintf(stderr, "dsocr bench: decode by format, %d rounds of %d tokens ...\n", rounds, CHUNK);
+    for (int r = 0; r < rounds; r++)
+        for (int j = 0; j < n_fmt; j++) {
+            const int k = (r + j) % n_fmt;   /* each format leads in turn */
+            double t0 = ds_now_ms();
+            for (int i = 0; i < CHUNK; i++) {
+                int step = r * CHUNK + i;
+                int32_t id = (int32_t)(V > 2000 ? 1000 + ((int64_t)step * 7919) % (V - 1000) : ((int64_t)step * 7919) % V);
+                if ((s = ds_decoder_step(dec[k], id, logits, err))) goto done;
+            }
+            ms[r * n_fmt + k] = ds_now_ms() - t0;
+        }
+    for (int k = 0; k < n_fmt; k++) {
+        double total = 0;
+        for (int r = 0; r < rounds; r++) {
+            total += ms[r * n_fmt + k];
+            ratios[r] = ms[r * n_fmt + k] > 0 ? ms[r * n_fmt] / ms[r * n_fmt + k] : 0;
+        }
+        out[k].rounds = rounds;
+        out[k].tokens = rounds * CHUNK;
+        out[k].tps = total > 0 ? rounds * CHUNK * 1e3 / total : 0;
+        out[k].vs_first = median_of(ratios, rounds);
+    }
+done:
+    for (int k = 0; k < n_bound; k++) {
+        ds_decoder_free(dec[k]);
+        ds_decoder_quant_free(&q[k]);
+        ds_decoder_weights_free(&w[k]);
+    }
+    free(ms);
+    free(ids);
+    free(logits);
+    return s;
+}
+
 /* ---- output --------------------------------------------------------------------------------- */
 
 typedef struct bench_out {
@@ -797,6 +912,8 @@ typedef struct bench_out {
     int profiled;
     phase_prof *ph;
     double load_start, load_end;   /* 1-minute load average before the runs and at the end */
+    format_run formats[MAX_FORMATS];   /* --formats: decode by weight format, in this run */
+    int n_formats, formats_prompt;
 } bench_out;
 
 /* The targets, checked on the last mode run (gundam by default). */
@@ -868,6 +985,25 @@ static char *bench_json(const bench_out *b) {
     cJSON_AddNumberToObject(model, "checkpoint_bytes", b->ckpt_bytes);
     cJSON_AddStringToObject(model, "weight_dtype", b->weight_dtype);
     cJSON_AddNumberToObject(root, "decode_tokens", b->decode_tokens);
+    if (b->n_formats) {   /* --formats: decode by weight format, taking turns in this run */
+        cJSON *fo = cJSON_AddObjectToObject(root, "decode_by_format");
+        cJSON_AddNumberToObject(fo, "prompt_ids", b->formats_prompt);
+        cJSON_AddNumberToObject(fo, "rounds", b->formats[0].rounds);
+        cJSON_AddNumberToObject(fo, "tokens_per_round", 8);
+        cJSON_AddStringToObject(fo, "baseline", format_names[b->formats[0].format]);
+        cJSON *arr = cJSON_AddArrayToObject(fo, "formats");
+        for (int i = 0; i < b->n_formats; i++) {
+            const format_run *r = &b->formats[i];
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "format", format_names[r->format]);
+            cJSON_AddStringToObject(o, "dtype", r->dtype);
+            cJSON_AddNumberToObject(o, "tokens_per_s", r->tps);
+            cJSON_AddNumberToObject(o, "vs_baseline", r->vs_first);
+            cJSON_AddNumberToObject(o, "weight_bytes_per_token", r->weight_bytes);
+            cJSON_AddNumberToObject(o, "quantize_ms", r->quant_ms);
+            cJSON_AddItemToArray(arr, o);
+        }
+    }
     cJSON_AddNumberToObject(root, "runs", b->runs);
 
     cJSON *views = cJSON_AddArrayToObject(root, "views");
@@ -1036,6 +1172,27 @@ static void print_table(FILE *f, const bench_out *b) {
             t.decode_bw >= 0.8 ? "yes" : last->decode_ratio_paired >= 0.8 ? "paired only" : "no",
             100 * t.vision_sgemm, t.vision_sgemm >= 0.7 ? "yes" : "no", t.peak_over_ckpt / 1e9,
             t.peak_over_ckpt <= 1e9 ? "yes" : "no");
+    if (b->n_formats) {
+        const format_run *f0 = &b->formats[0];
+        fprintf(f, "\ndecode by weight format, in this run (a %d-id text prompt, then the formats take turns, "
+                   "8 tokens each, %d rounds):\n", b->formats_prompt, f0->rounds);
+        char vs[16];
+        snprintf(vs, sizeof vs, "vs %s", format_names[f0->format]);
+        fprintf(f, "  %-7s %-8s %9s %10s %9s %8s %12s\n", "format", "dtype", "tok/s", vs, "MB/tok", "GB/s", "quantize ms");
+        for (int i = 0; i < b->n_formats; i++) {
+            const format_run *r = &b->formats[i];
+            fprintf(f, "  %-7s %-8s %9.2f %9.2fx %9.0f %8.2f %12.0f\n", format_names[r->format], r->dtype, r->tps,
+                    r->vs_first, r->weight_bytes / 1e6, r->weight_bytes * r->tps / 1e9, r->quant_ms);
+        }
+        fprintf(f, "  (vs %s: the median over rounds of %s's time for 8 tokens over this format's)\n",
+                format_names[f0->format], format_names[f0->format]);
+        if (f0->format == FMT_BF16)
+            for (int i = 1; i < b->n_formats; i++) {
+                const int q8 = b->formats[i].format == FMT_Q8;
+                fprintf(f, "targets: %s %.2fx bf16 (>= %s: %s)\n", format_names[b->formats[i].format], b->formats[i].vs_first,
+                        q8 ? "1.7x" : "3x", b->formats[i].vs_first >= (q8 ? 1.7 : 3.0) ? "yes" : "no");
+            }
+    }
     double least = 1;
     for (int i = 0; i < b->n_modes; i++)
         if (b->modes[i].cpu_share < least) least = b->modes[i].cpu_share;
@@ -1107,8 +1264,9 @@ int dsocr_cmd_bench(int argc, char **argv) {
         {"runs", required_argument, 0, 'r'}, {"threads", required_argument, 0, 't'},
         {"json", required_argument, 0, 'j'}, {"ops", no_argument, 0, 'O'},
         {"bw-mb", required_argument, 0, 'b'}, {"sgemm-n", required_argument, 0, 'g'},
-        {"quant", required_argument, 0, 'Q'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    int quant = DSOCR_QUANT_NONE;
+        {"quant", required_argument, 0, 'Q'}, {"formats", required_argument, 0, 'F'},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    int quant = DSOCR_QUANT_NONE, formats[MAX_FORMATS], n_formats = 0;
     const char *model_dir = NULL, *tok_dir = NULL, *json_path = NULL, *modes_text = "tiny,base,gundam";
     int n_decode = 64, runs = 2, threads = 0, ops = 0, bw_mb = 1024, sgemm_n = 2048;
     int c;
@@ -1132,6 +1290,7 @@ int dsocr_cmd_bench(int argc, char **argv) {
             else if (!strcmp(optarg, "none")) quant = DSOCR_QUANT_NONE;
             else return cli_error("--quant: '%s' is not one of q8, q4, none", optarg), 2;
             break;
+        case 'F': if (parse_formats(optarg, formats, &n_formats)) return 2; break;
         case 'h': fputs(bench_help, stdout); return 0;
         case ':': return cli_error("%s needs a value (see dsocr bench --help)", argv[optind - 1]), 2;
         default: return cli_error("unknown option '%s' (see dsocr bench --help)", argv[optind - 1]), 2;
@@ -1254,7 +1413,14 @@ int dsocr_cmd_bench(int argc, char **argv) {
     for (int i = 0; i < n_views; i++)
         if ((s = time_view(m, view_pixels[i], view_side[i], &views[i], &err))) goto fail;
 
-    /* 4. the machine's limits again */
+    /* 4. (--formats) decode by weight format, the formats taking turns */
+    if (n_formats) {
+        out.formats_prompt = (int)runs_of[n_modes - 1].prompt.ids.n;
+        if ((s = compare_formats(m, formats, n_formats, out.formats_prompt, n_decode, out.formats, &err))) goto fail;
+        out.n_formats = n_formats;
+    }
+
+    /* 5. the machine's limits again */
     fprintf(stderr, "dsocr bench: memory bandwidth and sgemm again ...\n");
     double bw_share, sg_share;
     double bw = measure_bandwidth((size_t)bw_mb << 20, out.threads, 5, &bw_share);
