@@ -344,6 +344,8 @@ static void test_writer(void) {
     CHECK_EQ_INT(ds_stw_add(w, "small", DS_U8, 1, (int64_t[]){7}, &e), DSOCR_OK);
     CHECK_EQ_INT(ds_stw_add(w, "late", DS_F32, 1, (int64_t[]){1}, &e), DSOCR_ERR_INVALID_ARG); /* misaligned */
     CHECK(strstr(e.message, "late") && strstr(e.message, "misaligned"));
+    CHECK_EQ_INT(ds_stw_add(w, "q", DS_Q4_0, 2, (int64_t[]){4, 32}, &e), DSOCR_ERR_UNSUPPORTED);   /* no byte size */
+    CHECK(strstr(e.message, "Q4_0") != NULL);
     CHECK_EQ_INT(ds_stw_set_metadata(w, "format", "pt", &e), DSOCR_OK);
     CHECK_EQ_INT(ds_stw_remaining(w), 4000 + 30 + 7);
     /* stream in odd chunks that cross tensor boundaries */

@@ -75,6 +75,9 @@ dsocr_status ds_stw_add(ds_st_writer *w, const char *name, ds_dtype dtype, int n
         return ds_fail(err, DSOCR_ERR_INVALID_ARG, "%s: invalid tensor name \"%s\"", w->path, name);
     if ((unsigned)dtype >= DS_DTYPE_COUNT)
         return ds_fail(err, DSOCR_ERR_INVALID_ARG, "%s: tensor %s: invalid dtype %d", w->path, name, (int)dtype);
+    if (ds_dtype_size(dtype) == 0)   /* the block-quantized dtypes have no safetensors name */
+        return ds_fail(err, DSOCR_ERR_UNSUPPORTED, "%s: tensor %s: %s cannot be written to safetensors", w->path, name,
+                       ds_dtype_name(dtype));
     if (ndim < 0 || ndim > DS_MAX_DIMS || (ndim && !shape))
         return ds_fail(err, DSOCR_ERR_INVALID_ARG, "%s: tensor %s: %d dimensions", w->path, name, ndim);
     for (int i = 0; i < w->n; i++)
