@@ -438,6 +438,18 @@ int main(void) {
         CHECK_MSG(strstr(ds_backend_name(fast), "(avx2,") != NULL, "DSOCR_CPU=avx2 picks the AVX2 kernels: %s", ds_backend_name(fast));
     if (cap && strcmp(cap, "generic") == 0)
         CHECK_MSG(strstr(ds_backend_name(fast), "(generic,") != NULL, "DSOCR_CPU=generic picks no SIMD: %s", ds_backend_name(fast));
+    if (!cap) {   /* any other value caps nothing: the same kernels as without it */
+        ds_backend *typo = NULL;
+        setenv("DSOCR_CPU", "avx-2", 1);
+        CHECK(ds_backend_cpu_new(1, &typo, &err) == DSOCR_OK);
+        unsetenv("DSOCR_CPU");
+        char want[96];
+        snprintf(want, sizeof want, "%s", ds_backend_name(fast));
+        *strchr(want, ',') = 0;   /* "cpu (avx512-vnni" */
+        CHECK_MSG(typo && strstr(ds_backend_name(typo), want) == ds_backend_name(typo), "DSOCR_CPU=avx-2: %s, without: %s",
+                  typo ? ds_backend_name(typo) : "?", ds_backend_name(fast));
+        ds_backend_free(typo);
+    }
 #endif
     test_gemm();
     test_pool();

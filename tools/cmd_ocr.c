@@ -97,7 +97,8 @@ static const char *ocr_help =
     "partial outputs are removed, finished inputs are kept, the summary says which (exit\n"
     "status 130); a second Ctrl-C quits at once.\n"
     "Environment: HF_TOKEN (gated or private repos), HF_HOME / HF_HUB_CACHE (the cache),\n"
-    "DSOCR_CPU=avx2|generic (use simpler CPU kernels than this CPU supports).\n";
+    "DSOCR_CPU=avx2|generic (use simpler CPU kernels than this CPU supports; other values\n"
+    "are ignored; dsocr -v names the kernels in use).\n";
 
 static int parse_task(const char *s, dsocr_task *t) {
     static const char *names[] = {"markdown", "ocr", "free", "figure", "describe", "locate"};

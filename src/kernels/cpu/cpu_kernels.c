@@ -35,11 +35,12 @@ static void kernels_portable(ds_kernels *k) {
 
 #if defined(__x86_64__)
 /* DSOCR_CPU=avx2 or generic caps the kernels below what the CPU has: the tests run
- * the AVX2 and scalar paths on AVX-512 machines this way. */
+ * the AVX2 and scalar paths on AVX-512 machines this way. Any other value is ignored
+ * (a typo must not silently make everything scalar); `dsocr -v` names what was picked. */
 static const char *kernels_x86(ds_kernels *k) {
     __builtin_cpu_init();
-    const char *cap = getenv("DSOCR_CPU");
-    int allow512 = !cap || !*cap || strcmp(cap, "avx512") == 0, allow2 = allow512 || (cap && strcmp(cap, "avx2") == 0);
+    const char *cap = getenv("DSOCR_CPU");   /* "avx2" or "generic"; any other value caps nothing */
+    int allow512 = !cap || (strcmp(cap, "avx2") && strcmp(cap, "generic")), allow2 = allow512 || !strcmp(cap, "avx2");
     ds_cpu_has_avx2 = allow2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
                       __builtin_cpu_supports("f16c");
     ds_cpu_has_avx512 = allow512 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
