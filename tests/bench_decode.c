@@ -264,11 +264,13 @@ static void bench_decode(const char *dir, int reps, int S) {
         if (ds_decoder_quantize(&w[i + 1], &plan, 2, &q[i], &err)) die(&err);
     }
     const int V = cfg.lm.vocab_size, T = 16;
-    ds_decoder_params dp = {T + S + 1, 0, 0};
+    ds_decoder_params dp = {.max_ctx = T + S + 1, .max_batch = 0, .rope_bf16_inv_freq = 0, .kv_bf16 = 0};
     ds_decoder *d[2][3];
     for (int t = 0; t < 2; t++)
-        for (int i = 0; i < 3; i++)
+        for (int i = 0; i < 3; i++) {
+            dp.kv_bf16 = i > 0;   /* as dsocr --quant runs the quantized decoders */
             if (ds_decoder_new(be[t], &cfg.lm, &w[i], &dp, &d[t][i], &err)) die(&err);
+        }
     float *logits = malloc((size_t)V * sizeof *logits);
     int32_t prompt[16], *ids = malloc((size_t)S * sizeof *ids);
     for (int i = 0; i < T; i++) prompt[i] = (int32_t)(rnd() % (uint32_t)V);

@@ -209,10 +209,12 @@ int main(int argc, char **argv) {
                (long long)q[i].n_tensors, q[i].n_params / 1e9, q[i].source_bytes / 1048576.0, q[i].bytes / 1048576.0, q[i].ms);
     }
     const int V = cfg.lm.vocab_size, T = 64;
-    ds_decoder_params dp = {T + S + 1, 0, 0};
+    ds_decoder_params dp = {.max_ctx = T + S + 1, .max_batch = 0, .rope_bf16_inv_freq = 0, .kv_bf16 = 0};
     ds_decoder *d[3];
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 3; i++) {
+        dp.kv_bf16 = i > 0;   /* as dsocr --quant runs the quantized decoders */
         if (ds_decoder_new(be, &cfg.lm, &w[i], &dp, &d[i], &err)) die(&err);
+    }
 
     // fidelity: teacher-forced on the bf16 greedy tokens
     float *lg[3];

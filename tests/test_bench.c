@@ -172,6 +172,15 @@ static void test_formats(const char *dir) {
         CHECK(i == 0 ? num(f, "quantize_ms") == 0 : num(f, "quantize_ms") > 0);
     }
     CHECK_NEAR(num(cJSON_GetArrayItem(arr, 0), "vs_baseline"), 1.0, 0, 0);   /* bf16 against itself */
+    /* K/V per token: f32 for bf16; q8 / q4 in bf16 where the backend reads it so */
+    const double kv0 = num(cJSON_GetArrayItem(arr, 0), "kv_bytes_per_token");
+    CHECK(kv0 > 0);
+    ds_backend *be = NULL;
+    dsocr_error err;
+    CHECK(ds_backend_cpu_new(1, &be, &err) == DSOCR_OK);
+    for (int i = 1; be && i < cJSON_GetArraySize(arr) && i < 3; i++)
+        CHECK_NEAR(num(cJSON_GetArrayItem(arr, i), "kv_bytes_per_token"), ds_backend_kv_bf16(be) ? kv0 / 2 : kv0, 0, 1e-12);
+    ds_backend_free(be);
     cJSON_Delete(root);
     /* a format list that is not one */
     snprintf(cmd, sizeof cmd, "'%s' bench -m '%s/model' --formats bf16,q3 2>/dev/null", tu_build("dsocr"), dir);

@@ -281,7 +281,7 @@ static void cache_checks(model *m, int V) {
     if (!open_fixture(&fx, "portrait_page_850x1100__base")) { close_fixture(&fx); return; }
     dsocr_error err;
     ds_decoder *one = NULL, *chunked = NULL;
-    ds_decoder_params p1 = {fx.T + 8, 0, 0}, p2 = {fx.T + 8, 37, 0};
+    ds_decoder_params p1 = {.max_ctx = fx.T + 8, .max_batch = 0, .rope_bf16_inv_freq = 0}, p2 = {.max_ctx = fx.T + 8, .max_batch = 37, .rope_bf16_inv_freq = 0};
     CHECK(ds_decoder_new(m->be, &m->cfg.lm, &m->w, &p1, &one, &err) == DSOCR_OK);
     CHECK(ds_decoder_new(m->be, &m->cfg.lm, &m->w, &p2, &chunked, &err) == DSOCR_OK);
     float *a = malloc((size_t)V * sizeof *a), *b = malloc((size_t)V * sizeof *b);
@@ -292,7 +292,7 @@ static void cache_checks(model *m, int V) {
         CHECK_MSG(d <= 1e-3, "chunked (37-row) prefill differs by %g", d);
         printf("chunked (37-row) vs one-pass prefill: max |dlogit| = %.3g\n", d);
         ds_decoder *c64 = NULL;
-        ds_decoder_params p4 = {fx.T, 64, 0};
+        ds_decoder_params p4 = {.max_ctx = fx.T, .max_batch = 64, .rope_bf16_inv_freq = 0};
         CHECK(ds_decoder_new(m->be, &m->cfg.lm, &m->w, &p4, &c64, &err) == DSOCR_OK);
         if (c64) {
             CHECK(ds_decoder_prefill(c64, fx.ids, fx.T, fx.embeds, fx.N, fx.mask, b, NULL, &err) == DSOCR_OK);
@@ -323,7 +323,7 @@ static void cache_checks(model *m, int V) {
         CHECK_EQ_INT(ds_decoder_prefill(one, fx.ids, fx.T, fx.embeds, fx.N - 1, fx.mask, b, NULL, &err), DSOCR_ERR_INVALID_ARG);
         CHECK(strstr(err.message, "image") != NULL);
         CHECK_EQ_INT(ds_decoder_prefill(one, fx.ids, 0, NULL, 0, NULL, b, NULL, &err), DSOCR_ERR_INVALID_ARG);
-        ds_decoder_params small = {16, 0, 0};
+        ds_decoder_params small = {.max_ctx = 16, .max_batch = 0, .rope_bf16_inv_freq = 0};
         ds_decoder *tiny = NULL;
         CHECK(ds_decoder_new(m->be, &m->cfg.lm, &m->w, &small, &tiny, &err) == DSOCR_OK);
         if (tiny) CHECK_EQ_INT(ds_decoder_prefill(tiny, fx.ids, fx.T, fx.embeds, fx.N, fx.mask, b, NULL, &err), DSOCR_ERR_LIMIT);
@@ -331,7 +331,7 @@ static void cache_checks(model *m, int V) {
 
         // the HF CUDA quirk (bf16 inv_freq) moves the logits, but only a little
         ds_decoder *hf = NULL;
-        ds_decoder_params p3 = {fx.T, 0, 1};
+        ds_decoder_params p3 = {.max_ctx = fx.T, .max_batch = 0, .rope_bf16_inv_freq = 1};
         CHECK(ds_decoder_new(m->be, &m->cfg.lm, &m->w, &p3, &hf, &err) == DSOCR_OK);
         if (hf) {
             CHECK(ds_decoder_prefill(hf, fx.ids, fx.T, fx.embeds, fx.N, fx.mask, b, NULL, &err) == DSOCR_OK);
@@ -340,6 +340,22 @@ static void cache_checks(model *m, int V) {
             printf("bf16 inv_freq option: max |dlogit| = %.3g\n", d);
         }
         ds_decoder_free(hf);
+
+        // a bf16 KV cache (the quantized decoders'): prefill(T-1) + a step, against a
+        // (the f32 cache, one pass); the step reads the bf16 cache through the decode
+        // kernel where the backend has one, the prefill through widened keys and values
+        ds_decoder *kv16 = NULL;
+        ds_decoder_params p5 = {.max_ctx = fx.T, .kv_bf16 = 1};
+        CHECK(ds_decoder_new(m->be, &m->cfg.lm, &m->w, &p5, &kv16, &err) == DSOCR_OK);
+        if (kv16) {
+            CHECK(ds_decoder_prefill(kv16, fx.ids, fx.T - 1, fx.embeds, fx.N, fx.mask, b, NULL, &err) == DSOCR_OK);
+            CHECK(ds_decoder_step(kv16, fx.ids[fx.T - 1], b, &err) == DSOCR_OK);
+            d = tu_max_abs_diff(a, b, (size_t)V);
+            double lim = ds_backend_kv_bf16(m->be) ? 0.5 : 1e-3;   /* 8-bit mantissas, or not taken */
+            CHECK_MSG(d < lim && (d > 1e-5 || !ds_backend_kv_bf16(m->be)), "bf16 KV cache changes logits by %g", d);
+            printf("bf16 KV cache (%s): max |dlogit| = %.3g\n", ds_backend_kv_bf16(m->be) ? "taken" : "not taken here", d);
+        }
+        ds_decoder_free(kv16);
     }
     free(a); free(b);
     ds_decoder_free(one);
@@ -351,7 +367,7 @@ static void cache_checks(model *m, int V) {
 static void config_checks(model *m) {
     dsocr_error err;
     ds_decoder *d = NULL;
-    ds_decoder_params p = {64, 0, 0};
+    ds_decoder_params p = {.max_ctx = 64, .max_batch = 0, .rope_bf16_inv_freq = 0};
     ds_lm_config c = m->cfg.lm;
     c.num_key_value_heads = 1;
     CHECK_EQ_INT(ds_decoder_new(m->be, &c, &m->w, &p, &d, &err), DSOCR_ERR_UNSUPPORTED);
@@ -406,7 +422,7 @@ static void generation_checks(model *m) {
     dsocr_error err;
     ds_decoder *dec = NULL;
     ds_generator *gen = NULL;
-    ds_decoder_params dp = {fx.T + 64, 0, 0};
+    ds_decoder_params dp = {.max_ctx = fx.T + 64, .max_batch = 0, .rope_bf16_inv_freq = 0};
     CHECK(ds_decoder_new(m->be, &m->cfg.lm, &m->w, &dp, &dec, &err) == DSOCR_OK);
     if (dec) CHECK(ds_generator_new(dec, &gen, &err) == DSOCR_OK);
     if (!gen) { ds_decoder_free(dec); close_fixture(&fx); return; }
@@ -515,7 +531,7 @@ int main(void) {
     // one decoder + generator for every case: the run state is reused across requests
     ds_decoder *dec = NULL;
     ds_generator *gen = NULL;
-    ds_decoder_params dp = {913 + STEPS, 0, 0};   /* longest prompt (portrait gundam) + steps */
+    ds_decoder_params dp = {.max_ctx = 913 + STEPS, .max_batch = 0, .rope_bf16_inv_freq = 0};   /* longest prompt (portrait gundam) + steps */
     CHECK(ds_decoder_new(m.be, &m.cfg.lm, &m.w, &dp, &dec, &err) == DSOCR_OK);
     if (dec) CHECK(ds_generator_new(dec, &gen, &err) == DSOCR_OK);
     float *step_logits = malloc((size_t)STEPS * V * sizeof *step_logits);

@@ -248,6 +248,32 @@ static void attention_case(ds_backend *fast, ds_backend *ref, int batch, int Lq,
                       "%s attention head-major Lq %d Lk %d H %d hd %d causal %d: worst %.3g",
                       ds_backend_name(bes[e]), Lq, Lk, H, hd, causal, worst);
         }
+        /* the same cache in bf16 (the quantized decoders'): ds_op_copy_rows_bf16 rounds to
+         * nearest even; both backends against the f32 reference over the rounded values */
+        size_t n = (size_t)H * Lk * hd;
+        uint16_t *k16 = malloc(n * 2), *v16 = malloc(n * 2);
+        ds_op_copy_rows_bf16(fast, k16, hd, kh, hd, H * Lk, hd);
+        ds_op_copy_rows_bf16(fast, v16, hd, vh, hd, H * Lk, hd);
+        int bad = 0;
+        for (size_t i = 0; i < n; i++) {
+            bad += k16[i] != ds_f32_to_bf16(kh[i]) || v16[i] != ds_f32_to_bf16(vh[i]);
+            kh[i] = ds_round_bf16(kh[i]);
+            vh[i] = ds_round_bf16(vh[i]);
+        }
+        CHECK_MSG(bad == 0, "copy_rows_bf16: %d values not rounded to nearest even", bad);
+        b.out = o2;
+        ds_op_attention(ref, &b);   /* f32 keys and values that are the bf16 ones */
+        ds_attn_args c = b;
+        c.k = c.v = NULL;
+        c.k16 = k16; c.v16 = v16;
+        for (int e = 0; e < 2; e++) {
+            c.out = o1;
+            ds_op_attention(bes[e], &c);
+            CHECK_MSG(close_all(o1, o2, (size_t)Lq * D, 2e-5 * vmax, 0, &worst),
+                      "%s attention bf16 K/V Lq %d Lk %d H %d hd %d causal %d: worst %.3g",
+                      ds_backend_name(bes[e]), Lq, Lk, H, hd, causal, worst);
+        }
+        free(k16); free(v16);
         free(kh); free(vh);
     }
     free(qkv); free(o1); free(o2); free(rh1); free(rw1); free(rh2); free(rw2); free(Rh); free(Rw);

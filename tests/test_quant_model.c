@@ -226,9 +226,12 @@ int main(void) {
             snprintf(name, sizeof name, "%s__%s", IMAGES[ii], MODES[mi]);
             fixture fx;
             if (!open_fixture(&fx, name)) { close_fixture(&fx); continue; }
-            ds_decoder_params dp = {fx.T + POS, 0, 0};
+            ds_decoder_params dp = {.max_ctx = fx.T + POS, .max_batch = 0, .rope_bf16_inv_freq = 0};
             ds_decoder *d[3] = {0};
-            for (int i = 0; i < 3; i++) CHECK(ds_decoder_new(be, &cfg.lm, &w[i], &dp, &d[i], &err) == DSOCR_OK);
+            for (int i = 0; i < 3; i++) {
+                dp.kv_bf16 = i > 0;   /* as dsocr --quant runs the quantized decoders */
+                CHECK(ds_decoder_new(be, &cfg.lm, &w[i], &dp, &d[i], &err) == DSOCR_OK);
+            }
             if (d[0] && d[1] && d[2] && run(d[0], &fx, NULL, chosen, logits[0], V))
                 for (int i = 0; i < 2; i++) {
                     if (!run(d[i + 1], &fx, chosen, NULL, logits[i + 1], V)) continue;

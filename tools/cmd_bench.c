@@ -443,10 +443,14 @@ static double decode_weight_bytes(const ds_lm_config *c, const ds_decoder_weight
     return b;
 }
 
-/* K and V bytes (f32 cache) one step reads when attending to ctx positions. */
-static double kv_bytes(const ds_lm_config *c, double ctx) {
-    return 2.0 * c->num_hidden_layers * ctx * (double)c->num_key_value_heads * c->head_dim * sizeof(float);
+/* K and V bytes one step reads when attending to ctx positions: an f32 cache, or bf16
+ * for the quantized decoders where the backend reads it (ds_decoder_params.kv_bf16). */
+static double kv_bytes(const ds_lm_config *c, double ctx, int kv_bf16) {
+    return 2.0 * c->num_hidden_layers * ctx * (double)c->num_key_value_heads * c->head_dim * (kv_bf16 ? 2 : 4);
 }
+
+/* The decoders of --quant models keep K/V in bf16 where the backend reads it so. */
+static int kv_bf16_of(const dsocr_model *m, int quantized) { return quantized && ds_backend_kv_bf16(m->be); }
 
 /* ---- the synthetic page ------------------------------------------------------------- */
 
@@ -749,7 +753,7 @@ static dsocr_status run_mode(dsocr_model *m, ds_decoder *dec, mode_run *r, int r
         int32_t id = (int32_t)(V > 2000 ? 1000 + ((int64_t)i * 7919) % (V - 1000) : ((int64_t)i * 7919) % V);
         double t0 = ds_now_ms();
         if ((s = ds_decoder_step(dec, id, logits, err))) goto done;
-        double dt = ds_now_ms() - t0, kvb = kv_bytes(&m->cfg.lm, (double)n_ids + i + 1);
+        double dt = ds_now_ms() - t0, kvb = kv_bytes(&m->cfg.lm, (double)n_ids + i + 1, kv_bf16_of(m, m->quant.arena != NULL));
         dec_ms += dt;
         chunk_ms += dt;
         chunk_bytes += wbytes + kvb;
@@ -786,7 +790,8 @@ done:
  * binding of the checkpoint's decoder (quantized as dsocr --quant would, in the layout
  * the backend reads fastest) and its own decoder, all prefilled with the same text ids;
  * then the formats take turns, 8 forced tokens each, so that they share the machine's
- * state. The ratio is the median over rounds of (bf16 ms / format ms). */
+ * state. The ratio is the median over rounds of (bf16 ms / format ms). q8 and q4 keep
+ * K/V in bf16 where the backend reads it so, as dsocr --quant does. */
 enum { FMT_BF16, FMT_Q8, FMT_Q4, MAX_FORMATS };
 static const char *format_names[MAX_FORMATS] = {"bf16", "q8", "q4"};
 
@@ -796,6 +801,7 @@ typedef struct format_run {
     double tps;              /* tokens / s over all rounds */
     double vs_first;         /* median over rounds of (first format's ms / this one's) */
     double weight_bytes;     /* read per token */
+    double kv_bytes;         /* K/V read per token (mean over the steps): f32, or bf16 for q8/q4 */
     double quant_ms;         /* load-time conversion */
     int rounds, tokens;
 } format_run;
@@ -851,6 +857,8 @@ static dsocr_status compare_formats(dsocr_model *m, const int *fmts, int n_fmt, 
         }
         out[k].dtype = ds_dtype_name(w[k].layers[0].wq.dtype);
         out[k].weight_bytes = decode_weight_bytes(&m->cfg.lm, &w[k]);
+        dp.kv_bf16 = fmts[k] != FMT_BF16;   /* as dsocr --quant runs it */
+        out[k].kv_bytes = kv_bytes(&m->cfg.lm, n_prompt + rounds * CHUNK / 2.0, kv_bf16_of(m, dp.kv_bf16));
         if ((s = ds_decoder_new(m->be, &m->cfg.lm, &w[k], &dp, &dec[k], err))) goto done;
         if ((s = ds_decoder_prefill(dec[k], ids, n_prompt, NULL, 0, NULL, logits, NULL, err))) goto done;
     }
@@ -1000,6 +1008,7 @@ static char *bench_json(const bench_out *b) {
             cJSON_AddNumberToObject(o, "tokens_per_s", r->tps);
             cJSON_AddNumberToObject(o, "vs_baseline", r->vs_first);
             cJSON_AddNumberToObject(o, "weight_bytes_per_token", r->weight_bytes);
+            cJSON_AddNumberToObject(o, "kv_bytes_per_token", r->kv_bytes);
             cJSON_AddNumberToObject(o, "quantize_ms", r->quant_ms);
             cJSON_AddItemToArray(arr, o);
         }
@@ -1178,11 +1187,13 @@ static void print_table(FILE *f, const bench_out *b) {
                    "8 tokens each, %d rounds):\n", b->formats_prompt, f0->rounds);
         char vs[16];
         snprintf(vs, sizeof vs, "vs %s", format_names[f0->format]);
-        fprintf(f, "  %-7s %-8s %9s %10s %9s %8s %12s\n", "format", "dtype", "tok/s", vs, "MB/tok", "GB/s", "quantize ms");
+        fprintf(f, "  %-7s %-8s %9s %10s %9s %9s %8s %12s\n", "format", "dtype", "tok/s", vs, "MB/tok", "KV MB/tok", "GB/s",
+                "quantize ms");
         for (int i = 0; i < b->n_formats; i++) {
             const format_run *r = &b->formats[i];
-            fprintf(f, "  %-7s %-8s %9.2f %9.2fx %9.0f %8.2f %12.0f\n", format_names[r->format], r->dtype, r->tps,
-                    r->vs_first, r->weight_bytes / 1e6, r->weight_bytes * r->tps / 1e9, r->quant_ms);
+            fprintf(f, "  %-7s %-8s %9.2f %9.2fx %9.0f %9.0f %8.2f %12.0f\n", format_names[r->format], r->dtype, r->tps,
+                    r->vs_first, r->weight_bytes / 1e6, r->kv_bytes / 1e6, (r->weight_bytes + r->kv_bytes) * r->tps / 1e9,
+                    r->quant_ms);
         }
         fprintf(f, "  (vs %s: the median over rounds of %s's time for 8 tokens over this format's)\n",
                 format_names[f0->format], format_names[f0->format]);
@@ -1374,7 +1385,7 @@ int dsocr_cmd_bench(int argc, char **argv) {
             view_side[n_views++] = sides[k];
         }
     }
-    ds_decoder_params dp = {.max_ctx = max_ctx, .rope_bf16_inv_freq = m->rope_bf16};
+    ds_decoder_params dp = {.max_ctx = max_ctx, .rope_bf16_inv_freq = m->rope_bf16, .kv_bf16 = m->quant.arena != NULL};
     if ((s = ds_decoder_new(m->be, &m->cfg.lm, &m->w.lm, &dp, &dec, &err))) goto fail;
     weight_pages_of(&m->w.lm, &pages);
     probe_range.n = (size_t)PROBE_MIB << 20;

@@ -28,7 +28,7 @@ static dsocr_status ensure_decoder(dsocr_model *m, int ctx, dsocr_error *err) {
     ds_decoder_free(m->dec);
     m->gen = NULL;
     m->dec = NULL;
-    ds_decoder_params dp = {.max_ctx = ctx, .rope_bf16_inv_freq = m->rope_bf16};
+    ds_decoder_params dp = {.max_ctx = ctx, .rope_bf16_inv_freq = m->rope_bf16, .kv_bf16 = m->quant.arena != NULL};
     DS_TRY(ds_decoder_new(m->be, &m->cfg.lm, &m->w.lm, &dp, &m->dec, err));
     return ds_generator_new(m->dec, &m->gen, err);
 }

@@ -27,6 +27,7 @@ void ds_kernels_ref(ds_kernels *k) {
     k->relpos = ds_ref_relpos;
     k->rope = ds_ref_rope;
     k->quant_x4 = 0;
+    k->attention_kv16 = NULL;
 }
 
 static dsocr_status backend_new(int n_threads, int fast, ds_backend **out, dsocr_error *err) {
@@ -150,9 +151,42 @@ void ds_op_silu_mul(ds_backend *be, float *y, const float *gate, const float *up
     be->k.silu_mul(be, y, gate, up, n);
 }
 
+int ds_backend_kv_bf16(const ds_backend *be) { return be->k.attention_kv16 != NULL; }
+
+/* Keys or values [n_heads][Lk][head_dim] from bf16 with the given strides into f32. */
+static void widen_kv(float *dst, const uint16_t *src, int64_t head_stride, int stride, int n_heads, int Lk, int hd) {
+    for (int h = 0; h < n_heads; h++)
+        for (int j = 0; j < Lk; j++) {
+            const uint16_t *s = src + h * head_stride + (int64_t)j * stride;
+            float *d = dst + ((size_t)h * Lk + j) * hd;
+            for (int i = 0; i < hd; i++) d[i] = ds_bf16_to_f32(s[i]);
+        }
+}
+
 void ds_op_attention(ds_backend *be, const ds_attn_args *a) {
     if (a->Lq <= 0 || a->n_heads <= 0 || a->head_dim <= 0) return;
-    be->k.attention(be, a);
+    if (!a->k16) {
+        be->k.attention(be, a);
+        return;
+    }
+    if (be->k.attention_kv16 && be->k.attention_kv16(be, a)) return;
+    /* bf16 keys and values, no kernel for the case (prefill, other CPUs): widen the
+     * visible ones (one problem, the decoder's cache) and run the f32 attention */
+    const int B = a->batch > 0 ? a->batch : 1, Lk = a->Lk, hd = a->head_dim, H = a->n_heads;
+    const size_t n = (size_t)H * Lk * hd;
+    float *kv = B == 1 ? ds_backend_work(be, DS_WORK_KV, 2 * n) : NULL;
+    if (!kv) {   /* ops cannot fail: zeros, as for a problem with nothing visible */
+        for (int i = 0; i < a->Lq; i++) memset(a->out + (size_t)i * a->out_stride, 0, (size_t)H * hd * sizeof(float));
+        return;
+    }
+    widen_kv(kv, a->k16, a->k_head_stride ? a->k_head_stride : hd, a->k_stride, H, Lk, hd);
+    widen_kv(kv + n, a->v16, a->v_head_stride ? a->v_head_stride : hd, a->v_stride, H, Lk, hd);
+    ds_attn_args w = *a;
+    w.k16 = w.v16 = NULL;
+    w.k = kv; w.v = kv + n;
+    w.k_stride = w.v_stride = hd;
+    w.k_head_stride = w.v_head_stride = (int64_t)Lk * hd;
+    be->k.attention(be, &w);
 }
 
 void ds_op_relpos(ds_backend *be, float *rel_h, float *rel_w, const float *q, int q_stride,
@@ -205,6 +239,13 @@ void ds_op_add_row_vec(ds_backend *be, float *y, int rows, int dim, const ds_ten
 void ds_op_copy_rows(ds_backend *be, float *y, int64_t y_stride, const float *x, int64_t x_stride, int rows, int cols) {
     (void)be;
     for (int r = 0; r < rows; r++) memcpy(y + r * y_stride, x + r * x_stride, (size_t)cols * sizeof(float));
+}
+
+void ds_op_copy_rows_bf16(ds_backend *be, uint16_t *y, int64_t y_stride, const float *x, int64_t x_stride, int rows,
+                          int cols) {
+    (void)be;
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) y[r * y_stride + c] = ds_f32_to_bf16(x[r * x_stride + c]);
 }
 
 void ds_op_transpose(ds_backend *be, float *y, const float *x, int rows, int cols) {

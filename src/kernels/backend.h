@@ -36,11 +36,15 @@ typedef struct ds_kernels {
     void (*rope)(ds_backend *be, float *x, int x_stride, int L, int n_heads, int head_dim,
                  int pos0, const float *inv_freq);
     int quant_x4;   /* the linear reads Q4_0X4 faster than Q4_0 (core/quant.h) */
+    /* Attention over bf16 keys and values (ds_attn_args.k16) where the backend has a
+     * kernel for the case; returns 0 when it has not, and ds_op_attention widens them. */
+    int (*attention_kv16)(ds_backend *be, const ds_attn_args *a);
 } ds_kernels;
 
 /* Shared work buffers, one per use so that nested ops never share one: conv2d's
- * patches feed the linear, which widens its weights into the other. */
-enum { DS_WORK_IM2COL, DS_WORK_WEIGHTS, DS_WORK_SLOTS };
+ * patches feed the linear, which widens its weights into the other; attention widens
+ * a bf16 KV cache into the third. */
+enum { DS_WORK_IM2COL, DS_WORK_WEIGHTS, DS_WORK_KV, DS_WORK_SLOTS };
 
 /* Per-thread scratch, allocated once with the backend so that ops never allocate
  * (ops cannot fail). Kernels size their blocks to fit. */

@@ -37,6 +37,10 @@ const char *ds_backend_name(const ds_backend *be);   /* e.g. "cpu (avx512-vnni, 
 /* The layout of weights quantized to t (Q8_0 / Q4_0) that this backend's linear runs
  * fastest: t, or for Q4_0 on AVX512-VNNI Q4_0X4 (rows interleaved in fours, core/quant.h). */
 ds_dtype ds_backend_quant_dtype(const ds_backend *be, ds_dtype t);
+/* 1 when this backend's one-query attention reads a bf16 KV cache directly
+ * (ds_attn_args.k16), so that such a cache halves a decode step's K/V bytes; other
+ * backends take bf16 keys and values too, widened to f32 first (slower than f32). */
+int ds_backend_kv_bf16(const ds_backend *be);
 
 /* Activation buffers. Allocate once per model/request and reuse: first touch of
  * fresh pages is slow on these machines. Returns NULL on failure. 64-byte aligned. */
@@ -103,6 +107,9 @@ void ds_op_add_row_vec(ds_backend *be, float *y, int rows, int dim, const ds_ten
 /* y[r * y_stride + c] = x[r * x_stride + c] for r < rows, c < cols (a strided block
  * copy, e.g. one head's new keys into the head-major KV cache). */
 void ds_op_copy_rows(ds_backend *be, float *y, int64_t y_stride, const float *x, int64_t x_stride, int rows, int cols);
+/* The same into bf16, rounded to nearest even. */
+void ds_op_copy_rows_bf16(ds_backend *be, uint16_t *y, int64_t y_stride, const float *x, int64_t x_stride, int rows,
+                          int cols);
 /* y[c, r] = x[r, c]; x is [rows, cols]. */
 void ds_op_transpose(ds_backend *be, float *y, const float *x, int rows, int cols);
 /* y[i, :] = f32(table[ids[i], :]); table [V, D] any float dtype. */
@@ -142,6 +149,9 @@ typedef struct ds_attn_args {
      * row). The decoder's cache is head-major, [n_heads][positions][head_dim], so that
      * a decode step reads each head's keys as one contiguous run. */
     int64_t k_head_stride, v_head_stride;
+    /* Keys and values stored as bf16 (the quantized decoders' KV cache): when non-NULL
+     * these replace k and v, with the same strides in elements. */
+    const uint16_t *k16, *v16;
 } ds_attn_args;
 
 /* Attention over a fused qkv buffer, as SAM and CLIP produce it: each of `batch`

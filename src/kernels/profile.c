@@ -203,6 +203,17 @@ static void prof_attention(ds_backend *be, const ds_attn_args *a) {
     leave(p, DS_PROF_ATTENTION, t, 4.0 * B * attention_pairs(a) * hdim, 2.0 * B * a->Lk * hdim * sizeof(float));
 }
 
+/* The bf16-KV kernel: counted as attention when it ran (2 bytes per key and value). */
+static int prof_attention_kv16(ds_backend *be, const ds_attn_args *a) {
+    ds_profile *p = be->profile;
+    double t = enter(p);
+    int ran = p->orig.attention_kv16(be, a);
+    const double B = a->batch > 0 ? a->batch : 1, hdim = (double)a->n_heads * a->head_dim;
+    if (ran) leave(p, DS_PROF_ATTENTION, t, 4.0 * B * attention_pairs(a) * hdim, 2.0 * B * a->Lk * hdim * sizeof(uint16_t));
+    else if (pthread_equal(pthread_self(), p->owner)) p->depth--;   /* nothing ran: the widening path's attention counts itself */
+    return ran;
+}
+
 static void prof_relpos(ds_backend *be, float *rel_h, float *rel_w, const float *q, int q_stride,
                         int64_t q_batch_stride, int batch, int n_heads, int head_dim,
                         int qh, int qw, int kh, int kw, const float *Rh, const float *Rw) {
@@ -243,6 +254,7 @@ dsocr_status ds_profile_start(ds_backend *be, ds_profile **out, dsocr_error *err
     k->silu = prof_silu;
     k->silu_mul = prof_silu_mul;
     k->attention = prof_attention;
+    if (k->attention_kv16) k->attention_kv16 = prof_attention_kv16;
     k->relpos = prof_relpos;
     k->rope = prof_rope;
     *out = p;

@@ -104,6 +104,7 @@ struct ds_decoder {
     int group_rows;                      /* rows of an expert group: max(B, K + 1) */
     int max_ctx, max_batch;
     int n_past;                          /* positions in the KV cache */
+    int kv16;                            /* the cache holds bf16 (ds_decoder_params.kv_bf16) */
 
     /* backend memory */
     float *inv_freq;   /* [hd/2] RoPE frequencies */
@@ -118,7 +119,7 @@ struct ds_decoder {
     float *router;     /* [B, E] router logits, then probabilities */
     float *logits;     /* [V] */
     float *k_cache;    /* [L, H, max_ctx, hd]: head-major, so that a decode step reads */
-    float *v_cache;    /* each head's positions as one contiguous run */
+    float *v_cache;    /* each head's positions as one contiguous run; f32, or bf16 (kv16) */
 
     /* host scratch */
     float *h_probs;       /* [B, E] */
@@ -191,7 +192,8 @@ static dsocr_status alloc_host(void **p, size_t n, size_t size, const char *what
 
 static dsocr_status alloc_state(ds_decoder *d, dsocr_error *err) {
     const size_t B = (size_t)d->max_batch, E = (size_t)(d->E ? d->E : 1), K = (size_t)(d->K ? d->K : 1);
-    const size_t kv = (size_t)d->L * (size_t)d->max_ctx * (size_t)d->KVD;
+    size_t kv = (size_t)d->L * (size_t)d->max_ctx * (size_t)d->KVD;
+    if (d->kv16) kv = (kv + 1) / 2;   /* floats that hold kv bf16 values */
     DS_TRY(alloc_buf(d, &d->inv_freq, (size_t)d->hd / 2, "RoPE inv_freq", err));
     DS_TRY(alloc_buf(d, &d->x, B * d->D, "residual stream", err));
     DS_TRY(alloc_buf(d, &d->xb, B * d->D, "normed activations", err));
@@ -267,6 +269,7 @@ dsocr_status ds_decoder_new(ds_backend *be, const ds_lm_config *cfg, const ds_de
         if (shared > d->I_max) d->I_max = shared;
     }
     d->max_ctx = params->max_ctx;
+    d->kv16 = params->kv_bf16 && ds_backend_kv_bf16(be);
     d->max_batch = params->max_batch ? params->max_batch : 1024;
     if (d->max_batch > d->max_ctx) d->max_batch = d->max_ctx;
     d->group_rows = d->max_batch > d->K + 1 ? d->max_batch : d->K + 1;
@@ -287,6 +290,8 @@ static void attention(ds_decoder *d, const ds_decoder_layer_weights *lw, int l, 
     const size_t head = (size_t)d->max_ctx * d->hd;                   /* one head's cache */
     float *kl = d->k_cache + (size_t)l * d->H * head;                  /* [H, max_ctx, hd] */
     float *vl = d->v_cache + (size_t)l * d->H * head;
+    uint16_t *kl16 = (uint16_t *)d->k_cache + (size_t)l * d->H * head; /* the same in bf16 */
+    uint16_t *vl16 = (uint16_t *)d->v_cache + (size_t)l * d->H * head;
 
     // qkv projections in one batch: [T, D] -> [T, QD], [T, KVD] x 2
     ds_op_rmsnorm(be, d->xb, d->x, T, d->D, &lw->input_norm, d->cfg.rms_norm_eps);
@@ -300,8 +305,13 @@ static void attention(ds_decoder *d, const ds_decoder_layer_weights *lw, int l, 
     ds_op_rope(be, d->kn, d->KVD, T, d->H, d->hd, pos0, d->inv_freq);
     for (int h = 0; h < d->H; h++) {   // [T, hd] of head h -> its cache rows pos0..
         size_t dst = h * head + (size_t)pos0 * d->hd, src = (size_t)h * d->hd;
-        ds_op_copy_rows(be, kl + dst, d->hd, d->kn + src, d->KVD, T, d->hd);
-        ds_op_copy_rows(be, vl + dst, d->hd, d->vn + src, d->KVD, T, d->hd);
+        if (d->kv16) {
+            ds_op_copy_rows_bf16(be, kl16 + dst, d->hd, d->kn + src, d->KVD, T, d->hd);
+            ds_op_copy_rows_bf16(be, vl16 + dst, d->hd, d->vn + src, d->KVD, T, d->hd);
+        } else {
+            ds_op_copy_rows(be, kl + dst, d->hd, d->kn + src, d->KVD, T, d->hd);
+            ds_op_copy_rows(be, vl + dst, d->hd, d->vn + src, d->KVD, T, d->hd);
+        }
     }
 
     // causal softmax(q kᵀ / sqrt(hd)) v over cache positions 0..pos0+T-1
@@ -310,6 +320,7 @@ static void attention(ds_decoder *d, const ds_decoder_layer_weights *lw, int l, 
     a.q = d->q; a.q_stride = d->QD;
     a.k = kl; a.k_stride = d->hd; a.k_head_stride = (int64_t)head;
     a.v = vl; a.v_stride = d->hd; a.v_head_stride = (int64_t)head;
+    if (d->kv16) { a.k16 = kl16; a.v16 = vl16; }
     a.Lq = T; a.Lk = pos0 + T; a.n_heads = d->H; a.head_dim = d->hd;
     a.batch = 1;
     a.scale = 1.0f / sqrtf((float)d->hd);

@@ -64,6 +64,11 @@ typedef struct ds_decoder_params {
     int max_ctx;             /* KV cache positions: longest prompt + max_new_tokens */
     int max_batch;           /* rows per prefill chunk; 0 = min(max_ctx, 1024) */
     int rope_bf16_inv_freq;  /* 1 = round inv_freq to bf16 (HF CUDA path quirk, spec 9.2) */
+    int kv_bf16;             /* 1 = keep K and V in bf16 where the backend reads them so
+                                (ds_backend_kv_bf16): half the cache bytes a decode step
+                                reads. For the quantized decoders: their logits differ from
+                                bf16's far more than this moves them; the bf16 decoder keeps
+                                f32, as the golden reference. */
 } ds_decoder_params;
 
 typedef struct ds_decoder ds_decoder;

@@ -53,6 +53,7 @@ void ds_cpu_linear(ds_backend *be, float *y, const float *x, int M, int K,
 void ds_cpu_conv2d(ds_backend *be, float *y, const float *x, int H, int W, int Cin,
                    const ds_tensor *w, const ds_tensor *b, int stride, int pad);
 void ds_cpu_attention(ds_backend *be, const ds_attn_args *a);
+int ds_cpu_attention_kv16(ds_backend *be, const ds_attn_args *a);   /* bf16 K/V: 1 when it ran */
 void ds_cpu_relpos(ds_backend *be, float *rel_h, float *rel_w, const float *q, int q_stride,
                    int64_t q_batch_stride, int batch, int n_heads, int head_dim,
                    int qh, int qw, int kh, int kw, const float *Rh, const float *Rw);

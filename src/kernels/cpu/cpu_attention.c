@@ -245,56 +245,55 @@ static void attn_task(void *ctx, int64_t t0, int64_t t1, int tid) {
 #define PF_BYTES 2048
 #define HD8(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
 
-__attribute__((target("avx512f")))
-static void attn_decode_head_avx512(const float *q, const float *k, const float *v, int n, float scale,
-                                    float *s, float *out) {
+/* One head of one query row: s = scale · q·kᵀ over the n visible keys, softmax, out =
+ * p·v. q and out stay in registers (8 x 16 lanes); each key and value row (128 values)
+ * is read once, with software prefetch PF_BYTES ahead. Keys and values are f32, or bf16
+ * (the quantized decoders' cache: half the bytes, widened in registers). */
+#define DECODE_HEAD(NAME, T, LOAD) \
+__attribute__((target("avx512f"))) \
+static void NAME(const float *q, const T *k, const T *v, int n, float scale, float *s, float *out) { \
+    enum { ROW_BYTES = DEC_HD * sizeof(T) }; \
+    HD8(LOADQ) \
+    for (int j = 0; j < n; j++) {   /* s[j] = scale · q·k_j */ \
+        const T *kj = k + (size_t)j * DEC_HD; \
+        for (int c = 0; c < ROW_BYTES; c += 64) _mm_prefetch((const char *)kj + PF_BYTES + c, _MM_HINT_T0); \
+        __m512 a0 = _mm512_mul_ps(q0, LOAD(kj)); \
+        __m512 a1 = _mm512_mul_ps(q1, LOAD(kj + 16)); \
+        a0 = _mm512_fmadd_ps(q2, LOAD(kj + 32), a0); \
+        a1 = _mm512_fmadd_ps(q3, LOAD(kj + 48), a1); \
+        a0 = _mm512_fmadd_ps(q4, LOAD(kj + 64), a0); \
+        a1 = _mm512_fmadd_ps(q5, LOAD(kj + 80), a1); \
+        a0 = _mm512_fmadd_ps(q6, LOAD(kj + 96), a0); \
+        a1 = _mm512_fmadd_ps(q7, LOAD(kj + 112), a1); \
+        s[j] = scale * _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)); \
+    } \
+    float inv = 1.0f / exp_row(s, n, row_max_avx512(s, n)); \
+    HD8(ZERO) \
+    for (int j = 0; j < n; j++) {   /* o += p_j · v_j */ \
+        const T *vj = v + (size_t)j * DEC_HD; \
+        for (int c = 0; c < ROW_BYTES; c += 64) _mm_prefetch((const char *)vj + PF_BYTES + c, _MM_HINT_T0); \
+        const __m512 p = _mm512_set1_ps(s[j]); \
+        HD8(ACC) \
+    } \
+    const __m512 vinv = _mm512_set1_ps(inv); \
+    HD8(STORE) \
+}
 #define LOADQ(i) const __m512 q##i = _mm512_loadu_ps(q + 16 * i);
-    HD8(LOADQ)
-    for (int j = 0; j < n; j++) {   /* s[j] = scale · q·k_j */
-        const float *kj = k + (size_t)j * DEC_HD;
-        _mm_prefetch((const char *)kj + PF_BYTES, _MM_HINT_T0);
-        _mm_prefetch((const char *)kj + PF_BYTES + 64, _MM_HINT_T0);
-        _mm_prefetch((const char *)kj + PF_BYTES + 128, _MM_HINT_T0);
-        _mm_prefetch((const char *)kj + PF_BYTES + 192, _MM_HINT_T0);
-        _mm_prefetch((const char *)kj + PF_BYTES + 256, _MM_HINT_T0);
-        _mm_prefetch((const char *)kj + PF_BYTES + 320, _MM_HINT_T0);
-        _mm_prefetch((const char *)kj + PF_BYTES + 384, _MM_HINT_T0);
-        _mm_prefetch((const char *)kj + PF_BYTES + 448, _MM_HINT_T0);
-        __m512 a0 = _mm512_mul_ps(q0, _mm512_loadu_ps(kj));
-        __m512 a1 = _mm512_mul_ps(q1, _mm512_loadu_ps(kj + 16));
-        a0 = _mm512_fmadd_ps(q2, _mm512_loadu_ps(kj + 32), a0);
-        a1 = _mm512_fmadd_ps(q3, _mm512_loadu_ps(kj + 48), a1);
-        a0 = _mm512_fmadd_ps(q4, _mm512_loadu_ps(kj + 64), a0);
-        a1 = _mm512_fmadd_ps(q5, _mm512_loadu_ps(kj + 80), a1);
-        a0 = _mm512_fmadd_ps(q6, _mm512_loadu_ps(kj + 96), a0);
-        a1 = _mm512_fmadd_ps(q7, _mm512_loadu_ps(kj + 112), a1);
-        s[j] = scale * _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
-    }
-    float inv = 1.0f / exp_row(s, n, row_max_avx512(s, n));
 #define ZERO(i) __m512 o##i = _mm512_setzero_ps();
-    HD8(ZERO)
-    for (int j = 0; j < n; j++) {   /* o += p_j · v_j */
-        const float *vj = v + (size_t)j * DEC_HD;
-        _mm_prefetch((const char *)vj + PF_BYTES, _MM_HINT_T0);
-        _mm_prefetch((const char *)vj + PF_BYTES + 64, _MM_HINT_T0);
-        _mm_prefetch((const char *)vj + PF_BYTES + 128, _MM_HINT_T0);
-        _mm_prefetch((const char *)vj + PF_BYTES + 192, _MM_HINT_T0);
-        _mm_prefetch((const char *)vj + PF_BYTES + 256, _MM_HINT_T0);
-        _mm_prefetch((const char *)vj + PF_BYTES + 320, _MM_HINT_T0);
-        _mm_prefetch((const char *)vj + PF_BYTES + 384, _MM_HINT_T0);
-        _mm_prefetch((const char *)vj + PF_BYTES + 448, _MM_HINT_T0);
-        const __m512 p = _mm512_set1_ps(s[j]);
-#define ACC(i) o##i = _mm512_fmadd_ps(p, _mm512_loadu_ps(vj + 16 * i), o##i);
-        HD8(ACC)
-    }
-    const __m512 vinv = _mm512_set1_ps(inv);
+#define ACC(i) o##i = _mm512_fmadd_ps(p, LOAD(vj + 16 * i), o##i);
 #define STORE(i) _mm512_storeu_ps(out + 16 * i, _mm512_mul_ps(o##i, vinv));
-    HD8(STORE)
+#define LOAD_F32(p) _mm512_loadu_ps(p)
+#define LOAD_BF16(p) _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(p))), 16))
+#define LOAD LOAD_F32
+DECODE_HEAD(attn_decode_head_avx512, float, LOAD_F32)
+#undef LOAD
+#define LOAD LOAD_BF16
+DECODE_HEAD(attn_decode_head_bf16_avx512, uint16_t, LOAD_BF16)
+#undef LOAD
 #undef LOADQ
 #undef ZERO
 #undef ACC
 #undef STORE
-}
 
 /* items = (batch, head) */
 static void attn_decode_task(void *ctx, int64_t t0, int64_t t1, int tid) {
@@ -310,9 +309,13 @@ static void attn_decode_task(void *ctx, int64_t t0, int64_t t1, int tid) {
             for (int d = 0; d < DEC_HD; d++) out[d] = 0.0f;
             continue;
         }
-        attn_decode_head_avx512(a->q + bi * a->q_batch_stride + (size_t)h * DEC_HD,
-                                a->k + bi * a->k_batch_stride + (size_t)h * a->k_head_stride,
-                                a->v + bi * a->v_batch_stride + (size_t)h * a->v_head_stride, n, a->scale, s, out);
+        const float *q = a->q + bi * a->q_batch_stride + (size_t)h * DEC_HD;
+        if (a->k16)
+            attn_decode_head_bf16_avx512(q, a->k16 + bi * a->k_batch_stride + (size_t)h * a->k_head_stride,
+                                         a->v16 + bi * a->v_batch_stride + (size_t)h * a->v_head_stride, n, a->scale, s, out);
+        else
+            attn_decode_head_avx512(q, a->k + bi * a->k_batch_stride + (size_t)h * a->k_head_stride,
+                                    a->v + bi * a->v_batch_stride + (size_t)h * a->v_head_stride, n, a->scale, s, out);
     }
 }
 
@@ -323,6 +326,20 @@ static int decode_ok(const ds_attn_args *a) {
            a->v_stride == DEC_HD && a->k_head_stride && a->v_head_stride && (size_t)a->Lk <= DS_SCRATCH_FLOATS;
 }
 #endif
+
+/* bf16 keys and values: the decode kernel when it applies; 0 (ds_op_attention widens
+ * them for the other kernels) otherwise. */
+int ds_cpu_attention_kv16(ds_backend *be, const ds_attn_args *a) {
+#if defined(__x86_64__)
+    if (!decode_ok(a)) return 0;
+    attn_job J = {be, a, 1};
+    ds_pool_for(be->pool, (int64_t)(a->batch > 0 ? a->batch : 1) * a->n_heads, 1, attn_decode_task, &J);
+    return 1;
+#else
+    (void)be; (void)a;
+    return 0;
+#endif
+}
 
 void ds_cpu_attention(ds_backend *be, const ds_attn_args *a) {
     int batch = a->batch > 0 ? a->batch : 1;

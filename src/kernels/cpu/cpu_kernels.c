@@ -55,6 +55,7 @@ static const char *kernels_x86(ds_kernels *k) {
     k->silu = ds_cpu_silu;
     k->silu_mul = ds_cpu_silu_mul;
     k->quant_x4 = ds_cpu_has_avx512vnni;
+    k->attention_kv16 = ds_cpu_attention_kv16;   /* the decode kernel reads bf16 K/V */
     return ds_cpu_has_avx512vnni ? "avx512-vnni" : "avx512";
 }
 #endif
