@@ -229,6 +229,29 @@ static void attention_case(ds_backend *fast, ds_backend *ref, int batch, int Lq,
     CHECK_MSG(close_all(o1, o2, (size_t)batch * Lq * D, 2e-5 * vmax, 0, &worst),
               "fast attention batch %d Lq %d Lk %d H %d hd %d causal %d pos0 %d grid %dx%d: worst %.3g",
               batch, Lq, Lk, H, hd, causal, q_pos0, grid_h, grid_w, worst);
+    {   /* keys and values in bf16 (any layout, batch and bias: widened where no kernel
+         * reads them), against the f32 reference over the rounded values */
+        size_t nq = (size_t)batch * L * row;
+        uint16_t *qkv16 = malloc(nq * 2);
+        float *qkvr = malloc(nq * 4);
+        for (size_t i = 0; i < nq; i++) { qkv16[i] = ds_f32_to_bf16(qkv[i]); qkvr[i] = ds_round_bf16(qkv[i]); }
+        ds_attn_args r = a, c = a;
+        r.k = qkvr + D; r.v = qkvr + 2 * D;
+        r.out = o2;
+        ds_op_attention(ref, &r);
+        c.k = c.v = NULL;
+        c.k16 = qkv16 + D; c.v16 = qkv16 + 2 * D;
+        ds_backend *bs[2] = {fast, ref};
+        for (int e = 0; e < 2; e++) {
+            c.out = o1;
+            ds_op_attention(bs[e], &c);
+            CHECK_MSG(close_all(o1, o2, (size_t)batch * Lq * D, 2e-5 * vmax, 0, &worst),
+                      "%s attention bf16 K/V batch %d Lq %d Lk %d grid %dx%d: worst %.3g", ds_backend_name(bs[e]), batch,
+                      Lq, Lk, grid_h, grid_w, worst);
+        }
+        free(qkv16); free(qkvr);
+        ds_op_attention(ref, &a);   /* o2 back to the f32 reference for the checks below */
+    }
     if (batch == 1 && !grid_h) {   /* the same keys and values head-major, as the decoder's cache */
         float *kh = malloc((size_t)H * Lk * hd * 4), *vh = malloc((size_t)H * Lk * hd * 4);
         for (int h = 0; h < H; h++)

@@ -170,23 +170,33 @@ void ds_op_attention(ds_backend *be, const ds_attn_args *a) {
         return;
     }
     if (be->k.attention_kv16 && be->k.attention_kv16(be, a)) return;
-    /* bf16 keys and values, no kernel for the case (prefill, other CPUs): widen the
-     * visible ones (one problem, the decoder's cache) and run the f32 attention */
+    /* bf16 keys and values, no kernel for the case (prefill, other CPUs): widen them
+     * problem by problem and run the f32 attention on each */
     const int B = a->batch > 0 ? a->batch : 1, Lk = a->Lk, hd = a->head_dim, H = a->n_heads;
     const size_t n = (size_t)H * Lk * hd;
-    float *kv = B == 1 ? ds_backend_work(be, DS_WORK_KV, 2 * n) : NULL;
-    if (!kv) {   /* ops cannot fail: zeros, as for a problem with nothing visible */
-        for (int i = 0; i < a->Lq; i++) memset(a->out + (size_t)i * a->out_stride, 0, (size_t)H * hd * sizeof(float));
-        return;
+    float *kv = ds_backend_work(be, DS_WORK_KV, 2 * n);
+    for (int bi = 0; bi < B; bi++) {
+        ds_attn_args w = *a;
+        w.batch = 1;
+        w.q = a->q + bi * a->q_batch_stride;
+        w.out = a->out + bi * a->out_batch_stride;
+        if (!kv) {   /* no room to widen (ops cannot fail): zeros, as for nothing visible */
+            for (int i = 0; i < a->Lq; i++) memset(w.out + (size_t)i * a->out_stride, 0, (size_t)H * hd * sizeof(float));
+            continue;
+        }
+        widen_kv(kv, a->k16 + bi * a->k_batch_stride, a->k_head_stride ? a->k_head_stride : hd, a->k_stride, H, Lk, hd);
+        widen_kv(kv + n, a->v16 + bi * a->v_batch_stride, a->v_head_stride ? a->v_head_stride : hd, a->v_stride, H, Lk, hd);
+        w.k16 = w.v16 = NULL;
+        w.k = kv; w.v = kv + n;
+        w.k_stride = w.v_stride = hd;
+        w.k_head_stride = w.v_head_stride = (int64_t)Lk * hd;
+        w.q_batch_stride = w.k_batch_stride = w.v_batch_stride = w.out_batch_stride = 0;
+        if (a->rel_h) {   /* [batch][n_heads][Lq][kh] and [..][kw] */
+            w.rel_h = a->rel_h + (size_t)bi * H * a->Lq * a->kh;
+            w.rel_w = a->rel_w + (size_t)bi * H * a->Lq * a->kw;
+        }
+        be->k.attention(be, &w);
     }
-    widen_kv(kv, a->k16, a->k_head_stride ? a->k_head_stride : hd, a->k_stride, H, Lk, hd);
-    widen_kv(kv + n, a->v16, a->v_head_stride ? a->v_head_stride : hd, a->v_stride, H, Lk, hd);
-    ds_attn_args w = *a;
-    w.k16 = w.v16 = NULL;
-    w.k = kv; w.v = kv + n;
-    w.k_stride = w.v_stride = hd;
-    w.k_head_stride = w.v_head_stride = (int64_t)Lk * hd;
-    be->k.attention(be, &w);
 }
 
 void ds_op_relpos(ds_backend *be, float *rel_h, float *rel_w, const float *q, int q_stride,
