@@ -1,10 +1,12 @@
-/* Fast linear over block-quantized weights (Q8_0, Q4_0; layouts in core/tensor.h).
- * - small M (decode): a fused dequantize-GEMV that streams each quantized row once;
- *   the weights are widened to f32 in registers and multiplied with the exact f32
- *   activations (no activation rounding), one f16 scale per 32-element block;
- * - large M: ds_cpu_linear's blocked sgemm, fed by ds_cpu_dequant_row below.
- * Per block and row: t = Σ w_q · x (two 16-lane FMAs), acc += d · t. Q4_0's "- 8" is
- * folded into the activations once per call: c = -8 · (x_lo + x_hi) starts t. */
+/* Fast linear over block-quantized weights (Q8_0, Q4_0, Q4_0X4; layouts in core/quant.h).
+ * - small M (decode), Q8_0 / Q4_0: a fused dequantize-GEMV that streams each quantized
+ *   row once; the weights are widened to f32 in registers and multiplied with the exact
+ *   f32 activations, one f16 scale per 32-element block. Per block and row:
+ *   t = Σ w_q · x (two 16-lane FMAs), acc += d · t; Q4_0's "- 8" is folded into the
+ *   activations once per call: c = -8 · (x_lo + x_hi) starts t;
+ * - small M, Q4_0X4 on AVX512-VNNI: int8 dot products over four interleaved rows
+ *   (x rounded to int8 per block; the section below);
+ * - large M: ds_cpu_linear's blocked sgemm, fed by ds_cpu_dequant_row below. */
 #include <math.h>
 #include <string.h>
 
