@@ -192,6 +192,19 @@ static void test_linear_batch(ds_backend *fast, ds_backend *ref) {
 
 /* ---- attention ----------------------------------------------------------------------- */
 
+/* c on the fast and the reference backend, each against want [n] within tol. */
+static void attention_both(ds_backend *fast, ds_backend *ref, ds_attn_args c, float *out, const float *want, size_t n,
+                           double tol, const char *what) {
+    ds_backend *bes[2] = {fast, ref};
+    for (int e = 0; e < 2; e++) {
+        double worst;
+        c.out = out;
+        ds_op_attention(bes[e], &c);
+        CHECK_MSG(close_all(out, want, n, tol, 0, &worst), "%s attention %s: worst %.3g", ds_backend_name(bes[e]), what,
+                  worst);
+    }
+}
+
 static void attention_case(ds_backend *fast, ds_backend *ref, int batch, int Lq, int Lk, int H, int hd,
                            int causal, int q_pos0, int grid_h, int grid_w) {
     int D = H * hd, row = 3 * D, L = Lq > Lk ? Lq : Lk;
@@ -241,14 +254,9 @@ static void attention_case(ds_backend *fast, ds_backend *ref, int batch, int Lq,
         ds_op_attention(ref, &r);
         c.k = c.v = NULL;
         c.k16 = qkv16 + D; c.v16 = qkv16 + 2 * D;
-        ds_backend *bs[2] = {fast, ref};
-        for (int e = 0; e < 2; e++) {
-            c.out = o1;
-            ds_op_attention(bs[e], &c);
-            CHECK_MSG(close_all(o1, o2, (size_t)batch * Lq * D, 2e-5 * vmax, 0, &worst),
-                      "%s attention bf16 K/V batch %d Lq %d Lk %d grid %dx%d: worst %.3g", ds_backend_name(bs[e]), batch,
-                      Lq, Lk, grid_h, grid_w, worst);
-        }
+        char what[128];
+        snprintf(what, sizeof what, "bf16 K/V batch %d Lq %d Lk %d grid %dx%d", batch, Lq, Lk, grid_h, grid_w);
+        attention_both(fast, ref, c, o1, o2, (size_t)batch * Lq * D, 2e-5 * vmax, what);
         free(qkv16); free(qkvr);
         ds_op_attention(ref, &a);   /* o2 back to the f32 reference for the checks below */
     }
@@ -263,14 +271,9 @@ static void attention_case(ds_backend *fast, ds_backend *ref, int batch, int Lq,
         ds_attn_args b = a;
         b.k = kh; b.v = vh; b.k_stride = b.v_stride = hd;
         b.k_head_stride = b.v_head_stride = (int64_t)Lk * hd;
-        ds_backend *bes[2] = {fast, ref};
-        for (int e = 0; e < 2; e++) {
-            b.out = o1;
-            ds_op_attention(bes[e], &b);
-            CHECK_MSG(close_all(o1, o2, (size_t)Lq * D, 2e-5 * vmax, 0, &worst),
-                      "%s attention head-major Lq %d Lk %d H %d hd %d causal %d: worst %.3g",
-                      ds_backend_name(bes[e]), Lq, Lk, H, hd, causal, worst);
-        }
+        char what[128];
+        snprintf(what, sizeof what, "head-major Lq %d Lk %d H %d hd %d causal %d", Lq, Lk, H, hd, causal);
+        attention_both(fast, ref, b, o1, o2, (size_t)Lq * D, 2e-5 * vmax, what);
         /* the same cache in bf16 (the quantized decoders'): ds_op_copy_rows_bf16 rounds to
          * nearest even; both backends against the f32 reference over the rounded values */
         size_t n = (size_t)H * Lk * hd;
@@ -289,13 +292,8 @@ static void attention_case(ds_backend *fast, ds_backend *ref, int batch, int Lq,
         ds_attn_args c = b;
         c.k = c.v = NULL;
         c.k16 = k16; c.v16 = v16;
-        for (int e = 0; e < 2; e++) {
-            c.out = o1;
-            ds_op_attention(bes[e], &c);
-            CHECK_MSG(close_all(o1, o2, (size_t)Lq * D, 2e-5 * vmax, 0, &worst),
-                      "%s attention bf16 K/V Lq %d Lk %d H %d hd %d causal %d: worst %.3g",
-                      ds_backend_name(bes[e]), Lq, Lk, H, hd, causal, worst);
-        }
+        snprintf(what, sizeof what, "head-major bf16 K/V Lq %d Lk %d H %d hd %d causal %d", Lq, Lk, H, hd, causal);
+        attention_both(fast, ref, c, o1, o2, (size_t)Lq * D, 2e-5 * vmax, what);
         free(k16); free(v16);
         free(kh); free(vh);
     }

@@ -101,14 +101,20 @@ static void roundtrip_checks(ds_dtype t) {
     }
 }
 
+/* A contiguous [N, K] bf16 matrix of N(0, 1) values (free its data). */
+static ds_tensor rand_bf16_matrix(int N, int K) {
+    ds_tensor t = {.dtype = DS_BF16, .ndim = 2, .shape = {N, K}};
+    ds_tensor_set_contiguous(&t);
+    uint16_t *d = malloc((size_t)N * K * 2);
+    for (int i = 0; i < N * K; i++) d[i] = ds_f32_to_bf16((float)tu_rand_normal(&rng));
+    t.data = d;
+    return t;
+}
+
 /* ds_quantize_tensor: same bytes for 1 and 2 threads; element view agrees. */
 static void tensor_checks(ds_dtype t) {
     const int N = 37, K = 100;
-    ds_tensor src = {.dtype = DS_BF16, .ndim = 2, .shape = {N, K}};
-    ds_tensor_set_contiguous(&src);
-    uint16_t *d = malloc((size_t)N * K * 2);
-    for (int i = 0; i < N * K; i++) d[i] = ds_f32_to_bf16((float)tu_rand_normal(&rng));
-    src.data = d;
+    ds_tensor src = rand_bf16_matrix(N, K);
     size_t bytes = (size_t)N * ds_quant_row_bytes(t, K);
     void *a = malloc(bytes), *b = malloc(bytes);
     ds_pool *p1 = NULL, *p2 = NULL;
@@ -130,7 +136,7 @@ static void tensor_checks(ds_dtype t) {
     }
     CHECK_MSG(bad == 0, "%s: %d elements differ between ds_tensor_get_f32 and ds_dequantize_row", ds_dtype_name(t), bad);
     ds_pool_free(p1); ds_pool_free(p2);
-    free(d); free(a); free(b);
+    free(src.data); free(a); free(b);
 }
 
 /* Q4_0X4: the same values as Q4_0 (quantized from the same source) through every
@@ -139,11 +145,7 @@ static void tensor_checks(ds_dtype t) {
 static void x4_checks(ds_dtype t) {
     const ds_dtype base = ds_quant_base(t);
     const int N = 36, K = 100;
-    ds_tensor src = {.dtype = DS_BF16, .ndim = 2, .shape = {N, K}};
-    ds_tensor_set_contiguous(&src);
-    uint16_t *d = malloc((size_t)N * K * 2);
-    for (int i = 0; i < N * K; i++) d[i] = ds_f32_to_bf16((float)tu_rand_normal(&rng));
-    src.data = d;
+    ds_tensor src = rand_bf16_matrix(N, K);
     size_t bytes = (size_t)N * ds_quant_row_bytes(t, K);
     CHECK_EQ_INT(bytes, (size_t)N * ds_quant_row_bytes(base, K));
     void *a = malloc(bytes), *b = malloc(bytes), *c = malloc(bytes);
@@ -176,7 +178,7 @@ static void x4_checks(ds_dtype t) {
     ds_quantize_tensor(NULL, &src, t, b, &qx2);
     CHECK_EQ_INT(qx2.dtype, base);
     ds_pool_free(p2);
-    free(d); free(a); free(b); free(c);
+    free(src.data); free(a); free(b); free(c);
 }
 
 /* ---- linear ------------------------------------------------------------------------- */

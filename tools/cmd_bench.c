@@ -697,6 +697,13 @@ static double median_of(double *v, int n) {
 }
 
 /* Encode, prefill (best of runs) and decode n_decode forced tokens. */
+/* Forced decode token `step` of a vocabulary of V ids: a fixed walk (from id 1000 on
+ * in a large vocabulary), so the decode length never depends on what random weights
+ * would emit. The modes' decode and --formats walk the same ids. */
+static int32_t forced_id(int V, int step) {
+    return (int32_t)(V > 2000 ? 1000 + ((int64_t)step * 7919) % (V - 1000) : ((int64_t)step * 7919) % V);
+}
+
 static dsocr_status run_mode(dsocr_model *m, ds_decoder *dec, mode_run *r, int runs, int n_decode,
                              const weight_pages *pages, ds_profile *prof, phase_prof *ph, dsocr_error *err) {
     const int D = m->cfg.lm.hidden_size, V = ds_decoder_vocab(dec);
@@ -740,19 +747,17 @@ static dsocr_status run_mode(dsocr_model *m, ds_decoder *dec, mode_run *r, int r
         }
     }
 
-    /* forced tokens: a fixed id walk, so the length never depends on what random weights
-     * emit; in chunks of 8, each followed by one timed read of the probe buffer (not
-     * counted in decode_ms): on a shared VM the read bandwidth moves by 1.7x within
-     * minutes, so a bandwidth measured before or after the run is no yardstick */
+    /* forced tokens (forced_id) in chunks of 8, each followed by one timed read of the
+     * probe buffer (not counted in decode_ms): on a shared VM the read bandwidth moves by
+     * 1.7x within minutes, so a bandwidth measured before or after the run is no yardstick */
     enum { CHUNK = 8, MAX_PAIRS = 64 };
     double ratios[MAX_PAIRS], reads[MAX_PAIRS];
     int n_pairs = 0;
     const double wbytes = decode_weight_bytes(&m->cfg.lm, &m->w.lm);
     double c0 = cpu_seconds(), kv = 0, dec_ms = 0, read_ms = 0, chunk_ms = 0, chunk_bytes = 0;
     for (int i = 0; i < n_decode; i++) {
-        int32_t id = (int32_t)(V > 2000 ? 1000 + ((int64_t)i * 7919) % (V - 1000) : ((int64_t)i * 7919) % V);
         double t0 = ds_now_ms();
-        if ((s = ds_decoder_step(dec, id, logits, err))) goto done;
+        if ((s = ds_decoder_step(dec, forced_id(V, i), logits, err))) goto done;
         double dt = ds_now_ms() - t0, kvb = kv_bytes(&m->cfg.lm, (double)n_ids + i + 1, kv_bf16_of(m, m->quant.arena != NULL));
         dec_ms += dt;
         chunk_ms += dt;
@@ -867,11 +872,8 @@ static dsocr_status compare_formats(dsocr_model *m, const int *fmts, int n_fmt, 
         for (int j = 0; j < n_fmt; j++) {
             const int k = (r + j) % n_fmt;   /* each format leads in turn */
             double t0 = ds_now_ms();
-            for (int i = 0; i < CHUNK; i++) {
-                int step = r * CHUNK + i;
-                int32_t id = (int32_t)(V > 2000 ? 1000 + ((int64_t)step * 7919) % (V - 1000) : ((int64_t)step * 7919) % V);
-                if ((s = ds_decoder_step(dec[k], id, logits, err))) goto done;
-            }
+            for (int i = 0; i < CHUNK; i++)
+                if ((s = ds_decoder_step(dec[k], forced_id(V, r * CHUNK + i), logits, err))) goto done;
             ms[r * n_fmt + k] = ds_now_ms() - t0;
         }
     for (int k = 0; k < n_fmt; k++) {

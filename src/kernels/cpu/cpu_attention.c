@@ -249,7 +249,7 @@ static void attn_task(void *ctx, int64_t t0, int64_t t1, int tid) {
  * p·v. q and out stay in registers (8 x 16 lanes); each key and value row (128 values)
  * is read once, with software prefetch PF_BYTES ahead. Keys and values are f32, or bf16
  * (the quantized decoders' cache: half the bytes, widened in registers). */
-#define DECODE_HEAD(NAME, T, LOAD) \
+#define DECODE_HEAD(NAME, T) \
 __attribute__((target("avx512f"))) \
 static void NAME(const float *q, const T *k, const T *v, int n, float scale, float *s, float *out) { \
     enum { ROW_BYTES = DEC_HD * sizeof(T) }; \
@@ -284,11 +284,11 @@ static void NAME(const float *q, const T *k, const T *v, int n, float scale, flo
 #define STORE(i) _mm512_storeu_ps(out + 16 * i, _mm512_mul_ps(o##i, vinv));
 #define LOAD_F32(p) _mm512_loadu_ps(p)
 #define LOAD_BF16(p) _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(p))), 16))
-#define LOAD LOAD_F32
-DECODE_HEAD(attn_decode_head_avx512, float, LOAD_F32)
+#define LOAD LOAD_F32   /* LOAD is read when the bodies expand, by ACC too */
+DECODE_HEAD(attn_decode_head_avx512, float)
 #undef LOAD
 #define LOAD LOAD_BF16
-DECODE_HEAD(attn_decode_head_bf16_avx512, uint16_t, LOAD_BF16)
+DECODE_HEAD(attn_decode_head_bf16_avx512, uint16_t)
 #undef LOAD
 #undef LOADQ
 #undef ZERO
