@@ -94,8 +94,8 @@ const char *ds_backend_name(const ds_backend *be) { return be->name; }
 /* Buffers of 2 MiB or more are 2 MiB-aligned and advised to transparent huge pages
  * before their first touch: the KV cache is read whole by every decode step, one run
  * per head, and on 4 KiB pages each TLB miss is a two-level page walk in a VM (decode
- * attention over 900 positions: 22 -> 30 GB/s). Advisory: without THP these are plain
- * pages. A buffer used only in part (the KV cache before the context grows) then holds
+ * attention over 900 positions: 22 -> 30 GB/s in a harness of the op). Advisory:
+ * without THP these are plain pages. A buffer used only in part (the KV cache before the context grows) then holds
  * up to 2 MiB per touched run, within what the memory guard already counts for it. */
 #define HUGE_BYTES ((size_t)2 << 20)
 
